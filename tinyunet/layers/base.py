@@ -1,0 +1,123 @@
+"""What every layer shares: building its weights, checking its input, its name.
+
+A layer is one class whose ``forward`` sits directly above its ``backward``.
+``build(input_shape, dtype)`` makes the weights in ``params`` (the first
+``forward`` calls it when you have not; it never rebuilds); ``forward(x)``
+returns the output and keeps, in named attributes, what ``backward`` needs;
+``backward(dy)`` returns dL/dx and fills ``grads`` (same keys as ``params``).
+"""
+
+import itertools
+
+import numpy
+
+from .. import backend
+
+_counters = {}
+
+
+def _auto_name(cls_name):
+    snake = "".join("_" + c.lower() if c.isupper() else c for c in cls_name).lstrip("_")
+    snake = snake.replace("2_d", "2d")
+    counter = _counters.setdefault(snake, itertools.count(1))
+    return f"{snake}_{next(counter)}"
+
+
+class Layer:
+    """Base class: name, weights, dtype, and the input checks every layer makes.
+
+    Args:
+        name: used in error messages, in ``model.params`` keys and in summaries.
+        seed: int or numpy Generator for the weight initialisers.
+
+    Attributes:
+        params: dict of the live weight arrays ``forward`` uses.
+        grads: dict of dL/dweight, filled by ``backward``, keyed like ``params``.
+        check_finite: when True (the default) ``forward`` refuses NaN or inf
+            inputs.  It costs a device-to-host read on the GPU, so a model
+            checks its own input once and turns it off in its layers.
+    """
+
+    weighted = False  # layers with weights compute in float32 unless built otherwise
+
+    def __init__(self, name=None, seed=None):
+        self.name = name or _auto_name(type(self).__name__)
+        self.seed = seed
+        self.params = {}
+        self.grads = {}
+        self.built = False
+        self.input_shape = None
+        self.dtype = None
+        self.xp = None
+        self.check_finite = True
+
+    def __call__(self, x):
+        return self.forward(x)
+
+    def __repr__(self):
+        return f"{type(self).__name__}(name={self.name!r})"
+
+    def build(self, input_shape, dtype="float32"):
+        """Create the weights for a full NHWC ``input_shape``; a second call changes nothing."""
+        if self.built:
+            return
+        input_shape = tuple(int(d) for d in input_shape)
+        if len(input_shape) != 4:
+            raise ValueError(f"{self.name}: expects NHWC input of rank 4, got shape {input_shape}")
+        self.dtype = numpy.dtype(dtype)
+        if self.dtype.kind != "f":
+            raise ValueError(f"{self.name}: dtype must be a float type, not {dtype}")
+        self.input_shape = input_shape
+        self.xp = backend.xp
+        self.params = self.make_params(input_shape)
+        self.grads = {}
+        self.built = True
+
+    def make_params(self, input_shape):
+        """The weights, as a dict (none for most layers)."""
+        return {}
+
+    def output_shape(self, input_shape):
+        """The NHWC output shape for an NHWC input shape (the same, unless overridden)."""
+        return tuple(input_shape)
+
+    def count_params(self):
+        return int(sum(int(p.size) for p in self.params.values()))
+
+    def input_channels(self):
+        """The channel count the built weights expect (None: any)."""
+        return None
+
+    def prepare_input(self, x):
+        """Build on first use, then return ``x`` as this layer's array type and dtype.
+
+        Raises ValueError naming the layer and the shapes for a rank other than
+        4, a channel count other than the built weights', or NaN / inf values.
+        """
+        shape = tuple(getattr(x, "shape", ()))
+        if len(shape) != 4:
+            raise ValueError(f"{self.name}: expects NHWC input of rank 4, got shape {shape}")
+        if not self.built:
+            dtype = "float32"
+            if not self.weighted and numpy.dtype(getattr(x, "dtype", numpy.float32)).kind == "f":
+                dtype = x.dtype
+            self.build(shape, dtype=dtype)
+        channels = self.input_channels()
+        if channels is not None and shape[-1] != channels:
+            raise ValueError(
+                f"{self.name}: input has {shape[-1]} channels (shape {shape}) but the layer "
+                f"was built for {channels} (input shape {self.input_shape})")
+        x = self.xp.asarray(x, dtype=self.dtype) if self.xp is numpy else backend.to_device(x, self.dtype)
+        if self.check_finite and not bool(self.xp.isfinite(x).all()):
+            raise ValueError(f"{self.name}: input of shape {shape} contains NaN or inf")
+        return x
+
+    def check_backward_ready(self, dy, expected_shape):
+        """dy must match the shape forward returned."""
+        if expected_shape is None:
+            raise RuntimeError(f"{self.name}: backward called before forward")
+        if tuple(dy.shape) != tuple(expected_shape):
+            raise ValueError(
+                f"{self.name}: gradient has shape {tuple(dy.shape)}, expected the forward "
+                f"output's shape {tuple(expected_shape)}")
+        return self.xp.asarray(dy, dtype=self.dtype) if self.xp is numpy else backend.to_device(dy, self.dtype)

@@ -1,0 +1,198 @@
+"""Conv2D and Conv2DTranspose: one routine each way, each the other's adjoint.
+
+A convolution is im2col followed by one matrix product; its input gradient is
+the matrix product with the transposed kernel followed by col2im.  A
+transposed convolution is *defined* as that input gradient, so
+
+    conv2d(x)            = Conv2D.forward          = Conv2DTranspose.backward (dx)
+    conv2d_transpose(y)  = Conv2D.backward (dx)    = Conv2DTranspose.forward
+
+and <conv2d(x, K), y> == <x, conv2d_transpose(y, K)> for every x, y (the tests
+check this).
+"""
+
+from .. import initializers, kernels
+from ..shapes import as_pair, check_padding, conv_output_size, conv_transpose_output_size, padding_amounts
+from .activations import activate, activation_backward, check_activation
+from .base import Layer
+
+
+def conv_geometry(in_size, kernel_size, strides, padding):
+    """((Ho, Wo), ((top, bottom), (left, right))) of a convolution over (H, W)."""
+    out = tuple(conv_output_size(n, k, s, padding) for n, k, s in zip(in_size, kernel_size, strides))
+    pads = tuple(padding_amounts(n, k, s, padding) for n, k, s in zip(in_size, kernel_size, strides))
+    return out, pads
+
+
+def conv2d(x, kernel, strides, padding):
+    """Cross-correlation y = im2col(x) @ K of x (N, H, W, C) with K (kh, kw, C, F).
+
+    Returns (y, cols): y is (N, Ho, Wo, F) and cols the (N * Ho * Wo, kh * kw * C)
+    matrix of windows, which the kernel gradient needs.
+    """
+    kh, kw, c, f = kernel.shape
+    n, h, w, _ = x.shape
+    (ho, wo), pads = conv_geometry((h, w), (kh, kw), strides, padding)
+    cols = kernels.im2col(x, (kh, kw), strides, pads, (ho, wo)).reshape(n * ho * wo, kh * kw * c)
+    y = cols @ kernel.reshape(kh * kw * c, f)
+    return y.reshape(n, ho, wo, f), cols
+
+
+def conv2d_transpose(y, kernel, in_size, strides, padding):
+    """The adjoint of conv2d: x = col2im(y @ K^T), from y (N, Ho, Wo, F) to (N, H, W, C).
+
+    in_size is the (H, W) of the convolution's input, i.e. of this output.
+    """
+    kh, kw, c, f = kernel.shape
+    n, ho, wo, _ = y.shape
+    _, pads = conv_geometry(in_size, (kh, kw), strides, padding)
+    cols = y.reshape(n * ho * wo, f) @ kernel.reshape(kh * kw * c, f).T
+    return kernels.col2im(cols.reshape(n, ho, wo, kh, kw, c), in_size, strides, pads)
+
+
+class _Conv(Layer):
+    """Arguments and weights shared by Conv2D and Conv2DTranspose."""
+
+    weighted = True
+
+    def __init__(self, filters, kernel_size, strides=1, padding="same", activation=None,
+                 use_bias=True, kernel_initializer="he_normal", bias_initializer="zeros",
+                 name=None, seed=None):
+        super().__init__(name=name, seed=seed)
+        if not isinstance(filters, int) or filters < 1:
+            raise ValueError(f"{self.name}: filters must be a positive int, not {filters!r}")
+        self.filters = filters
+        self.kernel_size = as_pair(kernel_size, "kernel_size", self.name)
+        self.strides = as_pair(strides, "strides", self.name)
+        self.padding = check_padding(padding, self.name)
+        self.activation = check_activation(activation, self.name)
+        self.use_bias = bool(use_bias)
+        self.kernel_initializer = initializers.get(kernel_initializer)
+        self.bias_initializer = initializers.get(bias_initializer)
+        self.y = None
+
+    def make_params(self, input_shape):
+        kh, kw = self.kernel_size
+        params = {"kernel": self.kernel_initializer(self.kernel_shape(input_shape[-1]), self.seed, self.dtype)}
+        if self.use_bias:
+            params["bias"] = self.bias_initializer((self.filters,), self.seed, self.dtype)
+        return params
+
+    def add_bias_and_activate(self, z):
+        if self.use_bias:
+            z += self.params["bias"]
+        return activate(self.activation, z)
+
+    def activation_and_bias_backward(self, dy):
+        """dL/dz from dL/dy through the fused activation; fills grads['bias']."""
+        dy = self.check_backward_ready(dy, None if self.y is None else self.y.shape)
+        dz = activation_backward(self.activation, self.y, dy)
+        if self.use_bias:
+            # the sum over every (n, h, w) written as ones @ dz: one GEMV, fast on NumPy and CuPy
+            dz2 = dz.reshape(-1, self.filters)
+            self.grads["bias"] = self.xp.ones(dz2.shape[0], dtype=dz.dtype) @ dz2
+        return dz
+
+
+class Conv2D(_Conv):
+    """2-D convolution (cross-correlation, as Keras), bias and activation fused.
+
+    Forward:   z[n, oh, ow, f] = b[f] + sum_{i, j, c} xpad[n, oh*sh + i, ow*sw + j, c] * K[i, j, c, f]
+               y = act(z)                               (act: linear, relu or sigmoid)
+               computed as  z = im2col(x) @ K.reshape(kh*kw*C, F)
+    Backward:  dL/dz = dL/dy * act'(z)
+               dL/dK = im2col(x)^T @ dL/dz             dL/db[f] = sum_{n, oh, ow} dL/dz[n, oh, ow, f]
+               dL/dx = col2im(dL/dz @ K^T)             (= conv2d_transpose: the transposed convolution)
+    Shapes:    x (N, H, W, C) -> y (N, Ho, Wo, F), kernel (kh, kw, C, F), bias (F,)
+               Ho = ceil(H / sh) for "same", floor((H - kh) / sh) + 1 for "valid" (same for W)
+    Keras:     keras.layers.Conv2D(filters, kernel_size, strides, padding, activation,
+                                   use_bias, kernel_initializer="he_normal")
+
+    Example:
+        >>> conv = Conv2D(8, 5, padding="same", seed=0)
+        >>> y = conv.forward(x)            # x: (16, 256, 256, 1) -> y: (16, 256, 256, 8)
+        >>> dx = conv.backward(dy); conv.grads["kernel"].shape    # (5, 5, 1, 8)
+    """
+
+    def kernel_shape(self, in_channels):
+        return (*self.kernel_size, in_channels, self.filters)
+
+    def input_channels(self):
+        return self.params["kernel"].shape[2]
+
+    def output_shape(self, input_shape):
+        n, h, w, _ = input_shape
+        (ho, wo), _ = conv_geometry((h, w), self.kernel_size, self.strides, self.padding)
+        return (n, ho, wo, self.filters)
+
+    def forward(self, x):
+        x = self.prepare_input(x)
+        if min(self.output_shape(x.shape)[1:3]) < 1:
+            raise ValueError(f"{self.name}: input {tuple(x.shape)} is smaller than the kernel "
+                             f"{self.kernel_size} with 'valid' padding")
+        z, self.cols = conv2d(x, self.params["kernel"], self.strides, self.padding)
+        self.in_size = x.shape[1:3]
+        self.y = self.add_bias_and_activate(z)
+        return self.y
+
+    def backward(self, dy):
+        dz = self.activation_and_bias_backward(dy)
+        kernel = self.params["kernel"]
+        self.grads["kernel"] = (self.cols.T @ dz.reshape(-1, self.filters)).reshape(kernel.shape)
+        return conv2d_transpose(dz, kernel, self.in_size, self.strides, self.padding)
+
+
+class Conv2DTranspose(_Conv):
+    """Transposed convolution: the exact adjoint of Conv2D with the same kernel, strides, padding.
+
+    It upsamples: with strides 2 every input pixel paints a kh x kw patch of the
+    output, two pixels apart ("a convolution of an image with rows and columns
+    inserted", as the article puts it).
+
+    Forward:   z = col2im(x @ K^T) = conv2d_transpose(x, K)     y = act(z + b)
+               i.e. z[n, h, w, f] = sum over (ih, iw, i, j) with ih*sh + i - pad_top == h,
+                    iw*sw + j - pad_left == w  of  sum_c x[n, ih, iw, c] * K[i, j, f, c]
+    Backward:  dL/dz = dL/dy * act'(z)          dL/db[f] = sum_{n, h, w} dL/dz[n, h, w, f]
+               dL/dx = im2col(dL/dz) @ K        (= conv2d: an ordinary convolution)
+               dL/dK = im2col(dL/dz)^T @ x
+    Shapes:    x (N, H, W, C) -> y (N, Ho, Wo, F), kernel (kh, kw, F, C) (Keras), bias (F,)
+               Ho = H * sh for "same", H * sh + max(kh - sh, 0) for "valid" (same for W)
+    Keras:     keras.layers.Conv2DTranspose(filters, kernel_size=2, strides=2, padding="same")
+
+    Example:
+        >>> up = Conv2DTranspose(128, 2, strides=2, seed=0)
+        >>> y = up.forward(x)              # x: (16, 8, 8, 128) -> y: (16, 16, 16, 128)
+    """
+
+    def __init__(self, filters, kernel_size=2, strides=2, padding="same", activation=None,
+                 use_bias=True, kernel_initializer="he_normal", bias_initializer="zeros",
+                 name=None, seed=None):
+        super().__init__(filters, kernel_size, strides, padding, activation, use_bias,
+                         kernel_initializer, bias_initializer, name, seed)
+
+    def kernel_shape(self, in_channels):
+        return (*self.kernel_size, self.filters, in_channels)
+
+    def input_channels(self):
+        return self.params["kernel"].shape[3]
+
+    def output_shape(self, input_shape):
+        n, h, w, _ = input_shape
+        ho, wo = (conv_transpose_output_size(d, k, s, self.padding)
+                  for d, k, s in zip((h, w), self.kernel_size, self.strides))
+        return (n, ho, wo, self.filters)
+
+    def forward(self, x):
+        x = self.prepare_input(x)
+        self.x = x
+        out_size = self.output_shape(x.shape)[1:3]
+        z = conv2d_transpose(x, self.params["kernel"], out_size, self.strides, self.padding)
+        self.y = self.add_bias_and_activate(z)
+        return self.y
+
+    def backward(self, dy):
+        dz = self.activation_and_bias_backward(dy)
+        kernel = self.params["kernel"]
+        dx, cols = conv2d(dz, kernel, self.strides, self.padding)
+        self.grads["kernel"] = (cols.T @ self.x.reshape(-1, self.x.shape[-1])).reshape(kernel.shape)
+        return dx

@@ -1,0 +1,72 @@
+"""MaxPooling2D: the largest value of each window, and the gradient routed back to it.
+
+Forward:   y[n, oh, ow, c] = max_{i, j < p} x[n, oh*s + i, ow*s + j, c]
+           argmax[n, oh, ow, c] = the window position (i * pw + j) of the FIRST
+           maximum in row-major order, kept for backward (as PyTorch does)
+Backward:  dL/dx[n, oh*s + i, ow*s + j, c] += dL/dy[n, oh, ow, c]  where i * pw + j == argmax
+           (each window's gradient goes to exactly one element, even when it has ties;
+           with overlapping windows, contributions add up)
+Shapes:    x (N, H, W, C) -> y (N, Ho, Wo, C), Ho = (H - ph) / sh + 1 ("valid" padding);
+           the windows must tile the input exactly: (H - ph) % sh == 0 (H % 2 == 0 for
+           the default 2 x 2 pool), otherwise a ValueError names the sizes.
+Keras:     keras.layers.MaxPooling2D(pool_size=2, strides=None, padding="valid")
+
+Example:
+    >>> pool = MaxPooling2D(2)
+    >>> y = pool.forward(x)        # (16, 256, 256, 8) -> (16, 128, 128, 8)
+    >>> dx = pool.backward(dy)     # dy: (16, 128, 128, 8) -> (16, 256, 256, 8)
+"""
+
+from ..shapes import as_pair, check_padding
+from .base import Layer
+
+
+class MaxPooling2D(Layer):
+    """Max pooling over pool_size windows, strides defaulting to pool_size, 'valid' padding."""
+
+    def __init__(self, pool_size=2, strides=None, padding="valid", name=None):
+        super().__init__(name=name)
+        self.pool_size = as_pair(pool_size, "pool_size", self.name)
+        self.strides = self.pool_size if strides is None else as_pair(strides, "strides", self.name)
+        if check_padding(padding, self.name) != "valid":
+            raise ValueError(f"{self.name}: only padding='valid' is supported for max pooling")
+        self.padding = "valid"
+        self.argmax = None
+
+    def output_shape(self, input_shape):
+        n, h, w, c = input_shape
+        (ph, pw), (sh, sw) = self.pool_size, self.strides
+        return (n, (h - ph) // sh + 1, (w - pw) // sw + 1, c)
+
+    def windows(self, x, out_hw):
+        """(N, Ho, Wo, ph * pw, C): every window's values, in row-major window order."""
+        (ph, pw), (sh, sw), (ho, wo) = self.pool_size, self.strides, out_hw
+        return self.xp.stack([x[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
+                              for i in range(ph) for j in range(pw)], axis=3)
+
+    def forward(self, x):
+        x = self.prepare_input(x)
+        n, h, w, c = x.shape
+        (ph, pw), (sh, sw) = self.pool_size, self.strides
+        if h < ph or w < pw or (h - ph) % sh or (w - pw) % sw:
+            raise ValueError(
+                f"{self.name}: input {tuple(x.shape)} is not tiled exactly by {ph}x{pw} windows "
+                f"with strides {sh}x{sw}: height and width must be a multiple of the pool size "
+                f"(e.g. {max(ph, h - h % sh)}x{max(pw, w - w % sw)})")
+        out_hw = self.output_shape(x.shape)[1:3]
+        win = self.windows(x, out_hw)
+        self.argmax = win.argmax(axis=3)       # argmax returns the first maximum: ties go to one element
+        self.in_shape = x.shape
+        return self.xp.take_along_axis(win, self.argmax[:, :, :, None, :], axis=3)[:, :, :, 0, :]
+
+    def backward(self, dy):
+        expected = None if self.argmax is None else self.argmax.shape
+        dy = self.check_backward_ready(dy, expected)
+        (ph, pw), (sh, sw) = self.pool_size, self.strides
+        ho, wo = dy.shape[1:3]
+        dx = self.xp.zeros(self.in_shape, dtype=dy.dtype)
+        for i in range(ph):
+            for j in range(pw):
+                # += because windows overlap when strides < pool_size
+                dx[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :] += dy * (self.argmax == i * pw + j)
+        return dx
