@@ -1,0 +1,347 @@
+"""The U-Net of the article (and of its companion notebook), built from tinyunet's layers.
+
+A U-Net halves the image at each level on the way down (convolution, then max
+pooling), keeping each level's features as a *skip*; on the way up it doubles
+the image again (transposed convolution, or upsampling + convolution) and
+concatenates the skip of the same level before convolving, so fine detail
+lost by pooling comes back for precise boundaries (Ronneberger et al. 2015;
+the article's Figure 2).
+
+Presets (SPEC section 5):
+
+    "article"   five levels, filters 8, 16, 32, 64, 128, kernel 5 at level 1 and 3 elsewhere;
+                levels 1, 3, 5 use a linear convolution followed by LayerNormalization,
+                levels 2 and 4 a ReLU convolution; the up path uses Conv2DTranspose(f, 2,
+                strides 2); 600,761 parameters at 256 x 256 x 1.
+    "notebook"  the notebook's Cell 4: four levels (8, 16, 32, 64), a 72-filter bottleneck,
+                UpSampling2D + 2 x 2 convolution on the way up.
+
+The backward pass is written out below (``backward``): the gradient runs back
+through the output convolution, then up level by up level, where
+Concatenate.backward splits it into the part for the skip and the part for
+the upsampling path; each skip gradient is *added* to the gradient coming
+back through that level's pooling, because a level's output fed both.
+
+Example:
+    >>> model = UNet("article", input_shape=(256, 256, 1), seed=0)
+    >>> model.summary()
+    >>> history = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=15)
+    >>> probabilities = model.predict(x_test)
+"""
+
+import numpy
+
+from .. import backend
+from ..layers import (Concatenate, Conv2D, Conv2DTranspose, LayerNormalization, MaxPooling2D,
+                      UpSampling2D)
+from . import training, weights
+
+PRESETS = ("article", "notebook")
+
+
+class DownLevel:
+    """One level of the contracting path: ``block`` layers (whose output is the skip), then ``pool``."""
+
+    def __init__(self, block, pool):
+        self.block, self.pool = block, pool
+
+
+class UpLevel:
+    """One level of the expanding path: ``up`` layers, concatenation with the skip, ``conv`` layers."""
+
+    def __init__(self, up, concat, conv):
+        self.up, self.concat, self.conv = up, concat, conv
+
+
+def _conv_block(name, norm_name, filters, kernel_size, normalized, seed):
+    """The article's act(l): a linear conv + LayerNormalization, or a ReLU conv."""
+    if normalized:
+        return [Conv2D(filters, kernel_size, padding="same", name=name, seed=seed),
+                LayerNormalization(name=norm_name)]
+    return [Conv2D(filters, kernel_size, padding="same", activation="relu", name=name, seed=seed)]
+
+
+def _article(seeds):
+    filters, kernels = (8, 16, 32, 64, 128), (5, 3, 3, 3, 3)
+    normalized = {1: True, 2: False, 3: True, 4: False, 5: True}
+    down = []
+    for level in range(1, 6):
+        block = _conv_block(f"down{level}_conv", f"down{level}_norm", filters[level - 1], kernels[level - 1],
+                            normalized[level], next(seeds))
+        down.append(DownLevel(block, MaxPooling2D(2, name=f"down{level}_pool")))
+    up = []
+    for level in range(5, 0, -1):
+        f = filters[level - 1]
+        transpose = Conv2DTranspose(f, 2, strides=2, padding="same", name=f"up{level}_transpose",
+                                    activation=None if normalized[level] else "relu", seed=next(seeds))
+        up_layers = [transpose] + ([LayerNormalization(name=f"up{level}_norm")] if normalized[level] else [])
+        up.append(UpLevel(up_layers, Concatenate(name=f"up{level}_concat"),
+                          [Conv2D(f, 3, padding="same", activation="relu", name=f"up{level}_conv", seed=next(seeds))]))
+    return down, [], up
+
+
+def _notebook(seeds):
+    down = []
+    for level, (f, k, normalized) in enumerate([(8, 5, True), (16, 3, False), (32, 3, True), (64, 3, False)], 1):
+        down.append(DownLevel(_conv_block(f"conv{level}", f"conv{level}_norm", f, k, normalized, next(seeds)),
+                              MaxPooling2D(2, name=f"pool{level}")))
+    bottleneck = [Conv2D(72, 3, padding="same", activation="relu", name="conv5", seed=next(seeds))]
+    up = []
+    for level, (f, normalized) in zip(range(6, 10), [(64, True), (32, False), (16, True), (8, False)]):
+        up_layers = [UpSampling2D(2, name=f"up{level}_upsample")]
+        up_layers += _conv_block(f"up{level}", f"up{level}_norm", f, 2, normalized, next(seeds))
+        up.append(UpLevel(up_layers, Concatenate(name=f"concat{level}"),
+                          [Conv2D(f, 3, padding="same", activation="relu", name=f"conv{level}", seed=next(seeds))]))
+    return down, bottleneck, up
+
+
+class UNet:
+    """The article's U-Net (``preset="article"``) or the notebook's (``preset="notebook"``).
+
+    Args:
+        preset: "article" (default) or "notebook".
+        input_shape: (H, W, C) of one image; H and W must be divisible by 2 ** levels
+            (32 for "article", 16 for "notebook"). Other sizes divisible the same way
+            can be used later: the network is fully convolutional.
+        seed: seeds every layer's initialiser (same seed, same weights).
+        dtype: "float32" (training) or "float64" (gradient checks).
+
+    Attributes:
+        layers: every layer in the order ``forward`` runs them.
+        params / grads: flat dicts "<layer name>/<param>" -> the live arrays.
+    """
+
+    def __init__(self, preset="article", input_shape=(256, 256, 1), seed=0, dtype="float32"):
+        if preset not in PRESETS:
+            raise ValueError(f"UNet: preset must be one of {PRESETS}, not {preset!r}")
+        input_shape = tuple(int(d) for d in input_shape)
+        if len(input_shape) != 3:
+            raise ValueError(f"UNet: input_shape is (height, width, channels), got {input_shape}")
+        self.preset, self.seed, self.dtype = preset, seed, numpy.dtype(dtype)
+        seeds = iter(numpy.random.SeedSequence(seed).spawn(64))
+        generators = (numpy.random.default_rng(s) for s in seeds)
+        self.down, self.bottleneck, self.up = (_article if preset == "article" else _notebook)(generators)
+        self.output = Conv2D(1, 1, activation="sigmoid", kernel_initializer="glorot_uniform",
+                             name="output", seed=next(generators))
+        self.levels = len(self.down)
+        self.layers = []
+        for level in self.down:
+            self.layers += level.block + [level.pool]
+        self.layers += self.bottleneck
+        for level in self.up:
+            self.layers += level.up + [level.concat] + level.conv
+        self.layers.append(self.output)
+        names = [layer.name for layer in self.layers]
+        if len(set(names)) != len(names):
+            raise RuntimeError(f"UNet: duplicate layer names in {names}")
+        self.input_shape = input_shape
+        self.check_input_size(input_shape[0], input_shape[1])
+        self.shapes = self._build((1,) + input_shape)
+
+    # ----------------------------------------------------------------- construction
+
+    def _build(self, shape):
+        """Build every layer by walking the graph with shapes; returns {layer name: output shape}."""
+        shapes = {}
+
+        def run(layers, shape):
+            for layer in layers:
+                layer.build(shape, dtype=self.dtype)
+                layer.check_finite = False  # the model checks its input once instead
+                shape = layer.output_shape(shape)
+                shapes[layer.name] = shape
+            return shape
+
+        skips = []
+        for level in self.down:
+            shape = run(level.block, shape)
+            skips.append(shape)
+            shape = run([level.pool], shape)
+        shape = run(self.bottleneck, shape)
+        for level, skip in zip(self.up, reversed(skips)):
+            shape = run(level.up, shape)
+            level.concat.build(shape, dtype=self.dtype)
+            level.concat.check_finite = False
+            shape = level.concat.output_shape([skip, shape])
+            shapes[level.concat.name] = shape
+            shape = run(level.conv, shape)
+        run([self.output], shape)
+        return shapes
+
+    def check_input_size(self, height, width):
+        """H and W must be divisible by 2 ** levels; the error names sizes that would work."""
+        factor = 2 ** self.levels
+        if height % factor or width % factor or height < factor or width < factor:
+            def near(n):
+                low = max(factor, n - n % factor)
+                return f"{low}" if low >= n else f"{low} or {low + factor}"
+            raise ValueError(
+                f"UNet ({self.preset}): height and width must be multiples of {factor} "
+                f"(the image is halved {self.levels} times); got {height} x {width}, "
+                f"try {near(height)} x {near(width)}")
+
+    def skip_sources(self):
+        """{concatenate layer name: name of the layer whose output is its skip input}."""
+        return {up.concat.name: down.block[-1].name for down, up in zip(reversed(self.down), self.up)}
+
+    @property
+    def params(self):
+        return {f"{layer.name}/{key}": value for layer in self.layers for key, value in layer.params.items()}
+
+    @property
+    def grads(self):
+        return {f"{layer.name}/{key}": value for layer in self.layers for key, value in layer.grads.items()}
+
+    def count_params(self):
+        return sum(layer.count_params() for layer in self.layers)
+
+    # ----------------------------------------------------------------- forward and backward
+
+    def forward(self, x, check=True):
+        """Probabilities (N, H, W, 1) for images x (N, H, W, C).
+
+        With ``check`` (the default) the input's shape and values are validated
+        first: that reads one flag back from the GPU, so ``fit`` validates its
+        data once and calls ``forward(x, check=False)`` inside the loop.
+        """
+        if check:
+            x = self.check_images(x, "forward")
+        h = x
+        skips = []
+        for level in self.down:
+            h = _forward(level.block, h)
+            skips.append(h)                         # the level's output goes to the skip ...
+            h = level.pool.forward(h)               # ... and down the contracting path
+        h = _forward(self.bottleneck, h)
+        for level, skip in zip(self.up, reversed(skips)):
+            up = _forward(level.up, h)
+            h = level.concat.forward([skip, up])    # skip first, as the notebook's concatenate([conv, up])
+            h = _forward(level.conv, h)
+        return self.output.forward(h)
+
+    def backward(self, dy):
+        """dL/dx from dL/dy (the loss's gradient); fills every layer's ``grads``."""
+        dh = self.output.backward(dy)
+        dskips = []                                 # filled shallowest level first
+        for level in reversed(self.up):             # shallowest up level first: the reverse of forward
+            dh = _backward(level.conv, dh)
+            dskip, dup = level.concat.backward(dh)  # split the gradient along the channels
+            dskips.append(dskip)
+            dh = _backward(level.up, dup)
+        dh = _backward(self.bottleneck, dh)
+        for level, dskip in zip(reversed(self.down), reversed(dskips)):   # deepest level first
+            dh = level.pool.backward(dh)
+            # the block's output fed both the pool and the skip: its gradient is the sum of both
+            dh += dskip
+            dh = _backward(level.block, dh)
+        return dh
+
+    # ----------------------------------------------------------------- inputs
+
+    def check_images(self, x, what="input", channels_only=False):
+        """x as an array on the active device, or a ValueError naming the problem."""
+        shape = tuple(getattr(x, "shape", ()))
+        if len(shape) != 4:
+            raise ValueError(f"UNet.{what}: expects images of shape (N, H, W, C), got shape {shape}")
+        if shape[-1] != self.input_shape[-1]:
+            raise ValueError(f"UNet.{what}: images have {shape[-1]} channels (shape {shape}); "
+                             f"the model was built for {self.input_shape[-1]}")
+        self.check_input_size(shape[1], shape[2])
+        x = backend.to_device(x, self.dtype)
+        if not bool(backend.xp.isfinite(x).all()):
+            raise ValueError(f"UNet.{what}: images of shape {shape} contain NaN or inf")
+        return x
+
+    def check_masks(self, y, x_shape, what="input"):
+        """y as an array on the active device: same N, H, W as the images, 1 channel, values in [0, 1]."""
+        shape = tuple(getattr(y, "shape", ()))
+        if len(shape) != 4 or shape[:3] != tuple(x_shape[:3]) or shape[3] != 1:
+            raise ValueError(f"UNet.{what}: masks must have shape {tuple(x_shape[:3]) + (1,)} to match "
+                             f"the images {tuple(x_shape)}, got {shape}")
+        y = backend.to_device(y, self.dtype)
+        xp = backend.xp
+        if not bool(xp.isfinite(y).all()) or bool((y < 0).any()) or bool((y > 1).any()):
+            raise ValueError(f"UNet.{what}: masks of shape {shape} must hold values in [0, 1]")
+        return y
+
+    # ----------------------------------------------------------------- using the model
+
+    def predict(self, x, batch_size=16):
+        """Probabilities for images x, computed ``batch_size`` images at a time.
+
+        The result is a NumPy array for NumPy input and stays on the GPU for CuPy input.
+        """
+        x_device = self.check_images(x, "predict")
+        outputs = [self.forward(x_device[i:i + batch_size], check=False)
+                   for i in range(0, x_device.shape[0], _positive(batch_size, "predict"))]
+        out = backend.xp.concatenate(outputs, axis=0)
+        return backend.asnumpy(out) if isinstance(x, numpy.ndarray) else out
+
+    def evaluate(self, x, y, batch_size=16, threshold=0.5):
+        """Dice loss and Dice coefficient (mean over batches, as Keras), and the thresholded
+        Dice scores of SPEC section 4 (``dice_global``, ``dice_per_image``)."""
+        return training.evaluate(self, x, y, batch_size=batch_size, threshold=threshold)
+
+    def fit(self, x, y, validation_data=None, epochs=15, batch_size=16, optimizer=None, shuffle=True,
+            seed=0, checkpoint=None, verbose=1, patience=None, resume=False):
+        """Train with Dice loss and Adam (learning rate 1e-4 unless ``optimizer`` is given).
+
+        See ``tinyunet.models.training.fit`` for every argument; returns a History.
+        """
+        return training.fit(self, x, y, validation_data=validation_data, epochs=epochs,
+                            batch_size=batch_size, optimizer=optimizer, shuffle=shuffle, seed=seed,
+                            checkpoint=checkpoint, verbose=verbose, patience=patience, resume=resume)
+
+    def save_weights(self, path):
+        """Write every weight to an .npz file (no pickles), atomically."""
+        weights.save_weights(self, path)
+
+    def load_weights(self, path):
+        """Read weights written by ``save_weights``; a ValueError names the first mismatch,
+        and nothing is changed unless everything matches."""
+        weights.load_weights(self, path)
+
+    def summary(self, print_fn=print):
+        """A Keras-like table: layer (type), output shape, parameters, connected to."""
+        skip_of = self.skip_sources()
+        rows, previous = [], "input"
+        rows.append(("input (Input)", (None,) + self.input_shape, 0, ""))
+        for layer in self.layers:
+            shape = (None,) + tuple(self.shapes[layer.name][1:])
+            source = previous
+            if layer.name in skip_of:
+                source = f"{skip_of[layer.name]}, {previous}"
+            rows.append((f"{layer.name} ({type(layer).__name__})", shape, layer.count_params(), source))
+            previous = layer.name
+        widths = [max(len(str(r[i])) for r in rows + [("Layer (type)", "Output Shape", "Param #", "Connected to")])
+                  for i in range(4)]
+        line = "  ".join(f"{{:<{w}}}" for w in widths)
+        rule = "=" * (sum(widths) + 6)
+        text = [f'Model: "unet_{self.preset}"', rule,
+                line.format("Layer (type)", "Output Shape", "Param #", "Connected to"), rule]
+        text += [line.format(name, str(shape), f"{count:,}", source) for name, shape, count, source in rows]
+        total = self.count_params()
+        text += [rule, f"Total params: {total:,}", f"Trainable params: {total:,}", "Non-trainable params: 0",
+                 "_" * (sum(widths) + 6)]
+        out = "\n".join(text)
+        if print_fn is not None:
+            print_fn(out)
+        return out
+
+
+def _forward(layers, h):
+    for layer in layers:
+        h = layer.forward(h)
+    return h
+
+
+def _backward(layers, dh):
+    for layer in reversed(layers):
+        dh = layer.backward(dh)
+    return dh
+
+
+def _positive(batch_size, what):
+    if not isinstance(batch_size, (int, numpy.integer)) or batch_size < 1:
+        raise ValueError(f"UNet.{what}: batch_size must be a positive int, not {batch_size!r}")
+    return int(batch_size)
