@@ -54,8 +54,10 @@ def as_pair(value, name, layer="layer"):
     """An int or a pair of positive ints as a tuple (h, w)."""
     if isinstance(value, int):
         pair = (value, value)
-    else:
+    elif isinstance(value, (tuple, list)):
         pair = tuple(value)
-    if len(pair) != 2 or not all(isinstance(v, int) and v > 0 for v in pair):
+    else:
+        pair = ()
+    if len(pair) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in pair):
         raise ValueError(f"{layer}: {name} must be a positive int or a pair of them, not {value!r}")
     return pair

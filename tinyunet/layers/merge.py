@@ -50,6 +50,7 @@ class Concatenate(Layer):
         for size in self.sizes:
             index = [slice(None)] * 4
             index[axis] = slice(start, start + size)
-            grads.append(dy[tuple(index)])
+            # a copy, not a view of dy: the caller may add to it in place (skip connections)
+            grads.append(self.xp.ascontiguousarray(dy[tuple(index)]))
             start += size
         return grads

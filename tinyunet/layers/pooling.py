@@ -49,10 +49,12 @@ class MaxPooling2D(Layer):
         n, h, w, c = x.shape
         (ph, pw), (sh, sw) = self.pool_size, self.strides
         if h < ph or w < pw or (h - ph) % sh or (w - pw) % sw:
+            fit_h = ph if h < ph else h - (h - ph) % sh   # the nearest size that tiles, not above h
+            fit_w = pw if w < pw else w - (w - pw) % sw
             raise ValueError(
                 f"{self.name}: input {tuple(x.shape)} is not tiled exactly by {ph}x{pw} windows "
-                f"with strides {sh}x{sw}: height and width must be a multiple of the pool size "
-                f"(e.g. {max(ph, h - h % sh)}x{max(pw, w - w % sw)})")
+                f"with strides {sh}x{sw}: height - {ph} and width - {pw} must be multiples of the "
+                f"strides (a multiple of the pool size when strides = pool size; e.g. {fit_h}x{fit_w})")
         out_hw = self.output_shape(x.shape)[1:3]
         win = self.windows(x, out_hw)
         self.argmax = win.argmax(axis=3)       # argmax returns the first maximum: ties go to one element
