@@ -2,10 +2,16 @@
 that runs on NumPy and CuPy alike, and (for CuPy) a hand-written CUDA twin with
 the same signature.
 
+    conv.py            im2col, col2im                        (Conv2D, Conv2DTranspose)
+    pooling.py         max_pool, max_pool_backward           (MaxPooling2D)
+    normalization.py   layer_norm, layer_norm_backward       (LayerNormalization)
+    adam.py            adam_update_all                       (optimizers.Adam)
+    _cuda.py           compiling and launching the CUDA twins
+
 Each public routine here is a dispatcher: it runs the CUDA twin when given
-CuPy arrays and fast kernels are enabled, else the ``xp`` form.  Set
-``TINYUNET_FAST_KERNELS=0`` (or call ``set_fast(False)``) to run the readable
-forms on the GPU too; the GPU tests compare the two.
+CuPy arrays and fast kernels are enabled, else the ``xp`` form (``<name>_xp``).
+Set ``TINYUNET_FAST_KERNELS=0`` (or call ``set_fast(False)``) to run the
+readable forms on the GPU too; the GPU tests compare the two.
 """
 
 import os
@@ -25,6 +31,11 @@ def set_fast(enabled):
     return previous
 
 
-from .conv import col2im, im2col  # noqa: E402  (after the switch they read)
+# after the switch they read
+from .adam import adam_update_all  # noqa: E402
+from .conv import col2im, im2col  # noqa: E402
+from .normalization import layer_norm, layer_norm_backward  # noqa: E402
+from .pooling import max_pool, max_pool_backward  # noqa: E402
 
-__all__ = ["fast_enabled", "set_fast", "im2col", "col2im"]
+__all__ = ["fast_enabled", "set_fast", "im2col", "col2im", "max_pool", "max_pool_backward",
+           "layer_norm", "layer_norm_backward", "adam_update_all"]

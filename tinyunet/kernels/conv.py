@@ -17,7 +17,13 @@ so <im2col(x), c> == <x, col2im(c)> for any x and c.  Conv2D's input gradient
 and Conv2DTranspose's forward are both col2im of a matrix product.
 """
 
+import functools
+
+import numpy
+
 from .. import backend
+from . import _cuda
+from ._cuda import ctype, launch, on_gpu
 
 
 def im2col_xp(x, kernel_size, strides, pads, out_size):
@@ -52,11 +58,119 @@ def col2im_xp(cols, in_size, strides, pads):
     return xp.ascontiguousarray(xpad[:, pt:pt + h, pl:pl + w, :])
 
 
+# --- CUDA twins: same signatures, one thread per output element, shapes compiled in ---
+
+_IM2COL = r"""
+typedef %(T)s T;
+#define H %(H)d
+#define W %(W)d
+#define C %(C)d
+#define KH %(KH)d
+#define KW %(KW)d
+#define SH %(SH)d
+#define SW %(SW)d
+#define PT %(PT)d
+#define PL %(PL)d
+#define HO %(HO)d
+#define WO %(WO)d
+extern "C" __global__ void im2col(const T* __restrict__ x, T* __restrict__ cols, long long total) {
+    long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= total) return;
+    // idx runs over cols (N, HO, WO, KH, KW, C) in row-major order
+    int c = idx %% C;
+    long long t = idx / C;
+    int j = t %% KW; t /= KW;
+    int i = t %% KH; t /= KH;
+    int ow = t %% WO; t /= WO;
+    int oh = t %% HO;
+    long long n = t / HO;
+    int h = oh * SH + i - PT, w = ow * SW + j - PL;
+    cols[idx] = (h >= 0 && h < H && w >= 0 && w < W) ? x[((n * H + h) * W + w) * C + c] : (T)0;
+}
+"""
+
+_COL2IM = r"""
+typedef %(T)s T;
+#define H %(H)d
+#define W %(W)d
+#define C %(C)d
+#define KH %(KH)d
+#define KW %(KW)d
+#define SH %(SH)d
+#define SW %(SW)d
+#define PT %(PT)d
+#define PL %(PL)d
+#define HO %(HO)d
+#define WO %(WO)d
+extern "C" __global__ void col2im(const T* __restrict__ cols, T* __restrict__ x, long long total) {
+    long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= total) return;
+    // idx runs over x (N, H, W, C); gather every window entry that im2col read from here
+    int c = idx %% C;
+    long long t = idx / C;
+    int w = t %% W; t /= W;
+    int h = t %% H;
+    long long n = t / H;
+    int hp = h + PT, wp = w + PL;   // position on the padded canvas
+    T acc = 0;
+    #pragma unroll
+    for (int i = 0; i < KH; ++i) {
+        int dh = hp - i;
+        if (dh < 0 || dh %% SH != 0 || dh / SH >= HO) continue;
+        int oh = dh / SH;
+        #pragma unroll
+        for (int j = 0; j < KW; ++j) {
+            int dw = wp - j;
+            if (dw < 0 || dw %% SW != 0 || dw / SW >= WO) continue;
+            int ow = dw / SW;
+            acc += cols[((((n * HO + oh) * WO + ow) * KH + i) * KW + j) * C + c];
+        }
+    }
+    x[idx] = acc;
+}
+"""
+
+
+@functools.lru_cache(maxsize=None)
+def _conv_kernel(template, name, dtype, dims):
+    keys = ("H", "W", "C", "KH", "KW", "SH", "SW", "PT", "PL", "HO", "WO")
+    return _cuda.compiled(template % dict(zip(keys, dims), T=ctype(dtype)), name)
+
+
+def im2col_cuda(x, kernel_size, strides, pads, out_size):
+    """im2col_xp as one CUDA kernel: each thread writes one entry of cols."""
+    cupy = backend.get_array_module(x)
+    x = cupy.ascontiguousarray(x)
+    n, h, w, c = x.shape
+    (kh, kw), (sh, sw), (ho, wo) = kernel_size, strides, out_size
+    dims = (h, w, c, kh, kw, sh, sw, pads[0][0], pads[1][0], ho, wo)
+    cols = cupy.empty((n, ho, wo, kh, kw, c), dtype=x.dtype)
+    launch(_conv_kernel(_IM2COL, "im2col", x.dtype, dims), cols.size, (x, cols, numpy.int64(cols.size)))
+    return cols
+
+
+def col2im_cuda(cols, in_size, strides, pads):
+    """col2im_xp as one CUDA gather kernel: each input pixel sums the window entries that
+    touch it (no atomics, so the result is deterministic)."""
+    cupy = backend.get_array_module(cols)
+    cols = cupy.ascontiguousarray(cols)
+    n, ho, wo, kh, kw, c = cols.shape
+    (sh, sw), (h, w) = strides, in_size
+    dims = (h, w, c, kh, kw, sh, sw, pads[0][0], pads[1][0], ho, wo)
+    x = cupy.empty((n, h, w, c), dtype=cols.dtype)
+    launch(_conv_kernel(_COL2IM, "col2im", cols.dtype, dims), x.size, (cols, x, numpy.int64(x.size)))
+    return x
+
+
 def im2col(x, kernel_size, strides, pads, out_size):
     """im2col_xp, or its CUDA twin for CuPy arrays when fast kernels are on."""
+    if on_gpu(x):
+        return im2col_cuda(x, kernel_size, strides, pads, out_size)
     return im2col_xp(x, kernel_size, strides, pads, out_size)
 
 
 def col2im(cols, in_size, strides, pads):
     """col2im_xp, or its CUDA twin for CuPy arrays when fast kernels are on."""
+    if on_gpu(cols):
+        return col2im_cuda(cols, in_size, strides, pads)
     return col2im_xp(cols, in_size, strides, pads)

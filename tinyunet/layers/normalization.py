@@ -22,7 +22,7 @@ Example:
     >>> y = norm.forward(x)      # each sample: mean 0, std ~1
 """
 
-from .. import initializers
+from .. import initializers, kernels
 from .base import Layer
 
 
@@ -50,13 +50,8 @@ class LayerNormalization(Layer):
 
     def forward(self, x):
         x = self.prepare_input(x)
-        xp = self.xp
-        axes = (1, 2, 3)
-        mu = x.mean(axis=axes, keepdims=True)
-        centred = x - mu
-        self.sigma = xp.sqrt((centred * centred).mean(axis=axes, keepdims=True))
-        self.denominator = self.sigma + self.epsilon
-        self.xhat = centred / self.denominator
+        # xhat = (x - mean) / (std + eps) per sample: kernels.normalization.layer_norm_xp
+        self.xhat, self.sigma, self.denominator = kernels.layer_norm(x, self.epsilon)
         y = self.xhat
         if self.scale:
             y = y * self.params["gamma"]
@@ -66,7 +61,7 @@ class LayerNormalization(Layer):
 
     def backward(self, dy):
         dy = self.check_backward_ready(dy, None if self.xhat is None else self.xhat.shape)
-        xp, xhat, d = self.xp, self.xhat, self.denominator
+        xhat = self.xhat
         c = xhat.shape[-1]
         if self.scale:
             self.grads["gamma"] = (dy * xhat).reshape(-1, c).sum(axis=0)
@@ -75,9 +70,5 @@ class LayerNormalization(Layer):
             g = dy
         if self.center:
             self.grads["beta"] = dy.reshape(-1, c).sum(axis=0)
-        axes = (1, 2, 3)
-        g_mean = g.mean(axis=axes, keepdims=True)
-        gx_mean = (g * xhat).mean(axis=axes, keepdims=True)
-        # a constant sample (sigma == 0, so xhat == 0) has no path through the std
-        safe_sigma = xp.where(self.sigma > 0, self.sigma, 1)
-        return (g - g_mean) / d - xhat * gx_mean / safe_sigma
+        # dL/dx = (g - mean(g)) / d - xhat * mean(g * xhat) / sigma: kernels.normalization.layer_norm_backward_xp
+        return kernels.layer_norm_backward(g, xhat, self.sigma, self.denominator)

@@ -17,6 +17,7 @@ Example:
     >>> dx = pool.backward(dy)     # dy: (16, 128, 128, 8) -> (16, 256, 256, 8)
 """
 
+from .. import kernels
 from ..shapes import as_pair, check_padding
 from .base import Layer
 
@@ -38,12 +39,6 @@ class MaxPooling2D(Layer):
         (ph, pw), (sh, sw) = self.pool_size, self.strides
         return (n, (h - ph) // sh + 1, (w - pw) // sw + 1, c)
 
-    def windows(self, x, out_hw):
-        """(N, Ho, Wo, ph * pw, C): every window's values, in row-major window order."""
-        (ph, pw), (sh, sw), (ho, wo) = self.pool_size, self.strides, out_hw
-        return self.xp.stack([x[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
-                              for i in range(ph) for j in range(pw)], axis=3)
-
     def forward(self, x):
         x = self.prepare_input(x)
         n, h, w, c = x.shape
@@ -55,20 +50,13 @@ class MaxPooling2D(Layer):
                 f"{self.name}: input {tuple(x.shape)} is not tiled exactly by {ph}x{pw} windows "
                 f"with strides {sh}x{sw}: height - {ph} and width - {pw} must be multiples of the "
                 f"strides (a multiple of the pool size when strides = pool size; e.g. {fit_h}x{fit_w})")
-        out_hw = self.output_shape(x.shape)[1:3]
-        win = self.windows(x, out_hw)
-        self.argmax = win.argmax(axis=3)       # argmax returns the first maximum: ties go to one element
         self.in_shape = x.shape
-        return self.xp.take_along_axis(win, self.argmax[:, :, :, None, :], axis=3)[:, :, :, 0, :]
+        # the window maths (stack the windows, first argmax) is kernels.pooling.max_pool_xp
+        y, self.argmax = kernels.max_pool(x, self.pool_size, self.strides)
+        return y
 
     def backward(self, dy):
         expected = None if self.argmax is None else self.argmax.shape
         dy = self.check_backward_ready(dy, expected)
-        (ph, pw), (sh, sw) = self.pool_size, self.strides
-        ho, wo = dy.shape[1:3]
-        dx = self.xp.zeros(self.in_shape, dtype=dy.dtype)
-        for i in range(ph):
-            for j in range(pw):
-                # += because windows overlap when strides < pool_size
-                dx[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :] += dy * (self.argmax == i * pw + j)
-        return dx
+        # dx[window position argmax] += dy: kernels.pooling.max_pool_backward_xp
+        return kernels.max_pool_backward(dy, self.argmax, self.in_shape, self.pool_size, self.strides)

@@ -1,0 +1,54 @@
+"""Compiling and launching the hand-written CUDA kernels (used for CuPy arrays only).
+
+Each kernel module builds its CUDA source from a template whose shapes are
+compile-time constants (so index arithmetic becomes multiplies and shifts), and
+asks ``compiled`` for it: the first call compiles (CuPy also keeps an on-disk
+cache in ~/.cupy/kernel_cache), later calls reuse the same function object.
+Every kernel runs one thread per output element over a 1-D grid; the flat
+index is split into coordinates at the top of the kernel, as in Chainer's
+``chainer/utils/conv.py``.
+"""
+
+import functools
+
+import numpy
+
+from .. import backend
+
+THREADS = 256
+
+CTYPES = {numpy.dtype("float32"): "float", numpy.dtype("float64"): "double"}
+
+
+def on_gpu(*arrays):
+    """True when the fast kernels are on and every array is a CuPy array of float32/float64."""
+    from . import fast_enabled
+
+    if not fast_enabled():
+        return False
+    for a in arrays:
+        if backend.get_array_module(a) is numpy or a.dtype not in CTYPES:
+            return False
+    return True
+
+
+def ctype(dtype):
+    """The C type name of a float32 / float64 dtype."""
+    return CTYPES[numpy.dtype(dtype)]
+
+
+@functools.lru_cache(maxsize=None)
+def _module(source):
+    cupy = backend._load_cupy()[0]
+    return cupy.RawModule(code=source, options=("--std=c++17",))
+
+
+def compiled(source, name):
+    """The kernel ``name`` of ``source``; compiled once per source, cached here and on disk."""
+    return _module(source).get_function(name)
+
+
+def launch(kernel, total, args):
+    """Run ``kernel`` with one thread per element of a flat range of ``total``."""
+    if total > 0:
+        kernel(((total + THREADS - 1) // THREADS,), (THREADS,), args)

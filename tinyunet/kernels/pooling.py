@@ -1,0 +1,167 @@
+"""Max pooling's forward (the window maximum and where it was) and backward (route dL/dy there).
+
+    y[n, oh, ow, c]      = max_{i < ph, j < pw} x[n, oh * sh + i, ow * sw + j, c]
+    argmax[n, oh, ow, c] = i * pw + j of the FIRST maximum in row-major window order
+    dx[n, oh * sh + i, ow * sw + j, c] += dy[n, oh, ow, c]   where i * pw + j == argmax
+
+so each window's gradient goes to exactly one element, even with ties (as PyTorch).
+The CUDA twins keep argmax as uint8 (one byte per output) and compute dx by a
+gather: each input pixel looks at the windows that contain it, with no atomics.
+"""
+
+import functools
+
+import numpy
+
+from .. import backend
+from . import _cuda
+from ._cuda import ctype, launch, on_gpu
+
+
+def windows_xp(x, pool_size, strides, out_size):
+    """(N, Ho, Wo, ph * pw, C): every window's values, in row-major window order."""
+    xp = backend.get_array_module(x)
+    (ph, pw), (sh, sw), (ho, wo) = pool_size, strides, out_size
+    return xp.stack([x[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
+                     for i in range(ph) for j in range(pw)], axis=3)
+
+
+def max_pool_xp(x, pool_size, strides):
+    """(y, argmax) of max pooling x (N, H, W, C) with 'valid' windows; both (N, Ho, Wo, C)."""
+    xp = backend.get_array_module(x)
+    (ph, pw), (sh, sw) = pool_size, strides
+    out_size = ((x.shape[1] - ph) // sh + 1, (x.shape[2] - pw) // sw + 1)
+    win = windows_xp(x, pool_size, strides, out_size)
+    argmax = win.argmax(axis=3)       # argmax returns the first maximum: ties go to one element
+    return xp.take_along_axis(win, argmax[:, :, :, None, :], axis=3)[:, :, :, 0, :], argmax
+
+
+def max_pool_backward_xp(dy, argmax, in_shape, pool_size, strides):
+    """dL/dx (in_shape) from dL/dy and the argmax of the forward pass."""
+    xp = backend.get_array_module(dy)
+    (ph, pw), (sh, sw) = pool_size, strides
+    ho, wo = dy.shape[1:3]
+    dx = xp.zeros(in_shape, dtype=dy.dtype)
+    for i in range(ph):
+        for j in range(pw):
+            # += because windows overlap when strides < pool_size
+            dx[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :] += dy * (argmax == i * pw + j)
+    return dx
+
+
+# --- CUDA twins ---
+
+_HEADER = r"""
+typedef %(T)s T;
+#define H %(H)d
+#define W %(W)d
+#define C %(C)d
+#define PH %(PH)d
+#define PW %(PW)d
+#define SH %(SH)d
+#define SW %(SW)d
+#define HO %(HO)d
+#define WO %(WO)d
+"""
+
+_FORWARD = _HEADER + r"""
+extern "C" __global__ void max_pool(const T* __restrict__ x, T* __restrict__ y,
+                                    unsigned char* __restrict__ argmax, long long total) {
+    long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= total) return;
+    // idx runs over y (N, HO, WO, C)
+    int c = idx %% C;
+    long long t = idx / C;
+    int ow = t %% WO; t /= WO;
+    int oh = t %% HO;
+    long long n = t / HO;
+    const T* corner = x + ((n * H + oh * SH) * W + ow * SW) * C + c;
+    T best = corner[0];
+    int where = 0;
+    #pragma unroll
+    for (int i = 0; i < PH; ++i) {
+        #pragma unroll
+        for (int j = 0; j < PW; ++j) {
+            T v = corner[(i * W + j) * C];
+            if (v > best) { best = v; where = i * PW + j; }   // strict: the first maximum wins
+        }
+    }
+    y[idx] = best;
+    argmax[idx] = (unsigned char)where;
+}
+"""
+
+_BACKWARD = _HEADER + r"""
+extern "C" __global__ void max_pool_backward(const T* __restrict__ dy, const unsigned char* __restrict__ argmax,
+                                             T* __restrict__ dx, long long total) {
+    long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+    if (idx >= total) return;
+    // idx runs over dx (N, H, W, C); gather from every window that contains (h, w)
+    int c = idx %% C;
+    long long t = idx / C;
+    int w = t %% W; t /= W;
+    int h = t %% H;
+    long long n = t / H;
+    T acc = 0;
+    #pragma unroll
+    for (int i = 0; i < PH; ++i) {
+        int dh = h - i;
+        if (dh < 0 || dh %% SH != 0 || dh / SH >= HO) continue;
+        #pragma unroll
+        for (int j = 0; j < PW; ++j) {
+            int dw = w - j;
+            if (dw < 0 || dw %% SW != 0 || dw / SW >= WO) continue;
+            long long o = ((n * HO + dh / SH) * WO + dw / SW) * C + c;
+            if (argmax[o] == i * PW + j) acc += dy[o];
+        }
+    }
+    dx[idx] = acc;
+}
+"""
+
+
+@functools.lru_cache(maxsize=None)
+def _pool_kernel(template, name, dtype, dims):
+    keys = ("H", "W", "C", "PH", "PW", "SH", "SW", "HO", "WO")
+    return _cuda.compiled(template % dict(zip(keys, dims), T=ctype(dtype)), name)
+
+
+def max_pool_cuda(x, pool_size, strides):
+    """max_pool_xp as one CUDA kernel; argmax comes back as uint8."""
+    cupy = backend.get_array_module(x)
+    x = cupy.ascontiguousarray(x)
+    n, h, w, c = x.shape
+    (ph, pw), (sh, sw) = pool_size, strides
+    ho, wo = (h - ph) // sh + 1, (w - pw) // sw + 1
+    y = cupy.empty((n, ho, wo, c), dtype=x.dtype)
+    argmax = cupy.empty((n, ho, wo, c), dtype=cupy.uint8)
+    kernel = _pool_kernel(_FORWARD, "max_pool", x.dtype, (h, w, c, ph, pw, sh, sw, ho, wo))
+    launch(kernel, y.size, (x, y, argmax, numpy.int64(y.size)))
+    return y, argmax
+
+
+def max_pool_backward_cuda(dy, argmax, in_shape, pool_size, strides):
+    """max_pool_backward_xp as one CUDA gather kernel (argmax must be uint8)."""
+    cupy = backend.get_array_module(dy)
+    dy = cupy.ascontiguousarray(dy)
+    n, h, w, c = in_shape
+    (ph, pw), (sh, sw) = pool_size, strides
+    ho, wo = dy.shape[1:3]
+    dx = cupy.empty(tuple(in_shape), dtype=dy.dtype)
+    kernel = _pool_kernel(_BACKWARD, "max_pool_backward", dy.dtype, (h, w, c, ph, pw, sh, sw, ho, wo))
+    launch(kernel, dx.size, (dy, cupy.ascontiguousarray(argmax), dx, numpy.int64(dx.size)))
+    return dx
+
+
+def max_pool(x, pool_size, strides):
+    """max_pool_xp, or its CUDA twin for CuPy arrays when fast kernels are on."""
+    if on_gpu(x) and pool_size[0] * pool_size[1] <= 256:
+        return max_pool_cuda(x, pool_size, strides)
+    return max_pool_xp(x, pool_size, strides)
+
+
+def max_pool_backward(dy, argmax, in_shape, pool_size, strides):
+    """max_pool_backward_xp, or its CUDA twin when the forward pass ran on CUDA (uint8 argmax)."""
+    if on_gpu(dy) and argmax.dtype == numpy.uint8:
+        return max_pool_backward_cuda(dy, argmax, in_shape, pool_size, strides)
+    return max_pool_backward_xp(dy, argmax, in_shape, pool_size, strides)
