@@ -1,0 +1,115 @@
+"""The contract every layer keeps (SPEC section 3): building once, checking its input, naming itself."""
+
+import re
+
+import numpy
+import pytest
+
+from tinyunet import backend
+from tinyunet.layers import (Concatenate, Conv2D, Conv2DTranspose, LayerNormalization, MaxPooling2D, ReLU,
+                             Sigmoid, UpSampling2D)
+
+LAYERS = {
+    "Conv2D": lambda name: Conv2D(3, 3, name=name, seed=0),
+    "Conv2DTranspose": lambda name: Conv2DTranspose(3, 2, name=name, seed=0),
+    "MaxPooling2D": lambda name: MaxPooling2D(2, name=name),
+    "UpSampling2D": lambda name: UpSampling2D(2, name=name),
+    "LayerNormalization": lambda name: LayerNormalization(name=name),
+    "LayerNormalization(scale, center)": lambda name: LayerNormalization(center=True, scale=True, name=name),
+    "ReLU": lambda name: ReLU(name=name),
+    "Sigmoid": lambda name: Sigmoid(name=name),
+}
+WEIGHTED = ("Conv2D", "Conv2DTranspose", "LayerNormalization(scale, center)")
+
+
+def call(layer, x):
+    """forward, with Concatenate's list calling convention kept out of the table."""
+    return layer.forward(backend.to_device(x))
+
+
+@pytest.fixture(params=sorted(LAYERS))
+def kind(request):
+    return request.param
+
+
+@pytest.mark.parametrize("shape", [(4, 4), (4, 4, 2), (1, 1, 4, 4, 2), ()])
+def test_wrong_rank_names_layer_and_shape(xp, kind, shape):
+    layer = LAYERS[kind]("layer_x")
+    with pytest.raises(ValueError, match=r"layer_x: .*rank 4.*" + re.escape(str(shape))):
+        call(layer, numpy.zeros(shape))
+    assert not layer.built
+
+
+@pytest.mark.parametrize("bad", [numpy.nan, numpy.inf, -numpy.inf])
+def test_nan_or_inf_names_layer_and_shape(xp, kind, bad):
+    x = numpy.ones((1, 4, 4, 2))
+    x[0, 3, 2, 1] = bad
+    with pytest.raises(ValueError, match=r"layer_x: .*\(1, 4, 4, 2\).*NaN or inf"):
+        call(LAYERS[kind]("layer_x"), x)
+
+
+def test_channel_count_differing_from_the_built_weights(xp, kind):
+    layer = LAYERS[kind]("layer_x")
+    call(layer, numpy.ones((1, 4, 4, 2)))
+    x = numpy.ones((1, 4, 4, 3))
+    if kind in WEIGHTED:
+        with pytest.raises(ValueError, match=r"layer_x: .*3 channels.*\(1, 4, 4, 3\).*2.*\(1, 4, 4, 2\)"):
+            call(layer, x)
+    else:
+        assert call(layer, x).shape[-1] == 3  # no weights: any channel count
+
+
+def test_build_never_rebuilds(xp, kind):
+    layer = LAYERS[kind]("layer_x")
+    layer.build((1, 4, 4, 2), dtype="float64")
+    params = dict(layer.params)
+    layer.build((2, 8, 8, 5), dtype="float32")
+    assert layer.input_shape == (1, 4, 4, 2) and layer.dtype == numpy.float64
+    assert all(layer.params[k] is v for k, v in params.items()) and set(layer.params) == set(params)
+    y = call(layer, numpy.ones((2, 4, 4, 2), dtype=numpy.float32))  # forward does not rebuild either
+    assert y.dtype == numpy.float64 and all(layer.params[k] is v for k, v in params.items())
+
+
+def test_forward_builds_float32_weights_by_default(xp, kind):
+    layer = LAYERS[kind]("layer_x")
+    y = call(layer, numpy.ones((1, 4, 4, 2), dtype=numpy.float32))
+    assert layer.built and y.dtype == numpy.float32
+    assert all(p.dtype == numpy.float32 for p in layer.params.values())
+    if kind in WEIGHTED:  # weighted layers compute in their weights' dtype, whatever the input
+        assert LAYERS[kind]("l").forward(backend.to_device(numpy.ones((1, 4, 4, 2)))).dtype == numpy.float32
+
+
+def test_backward_before_forward_and_wrong_gradient_shape(xp, kind):
+    layer = LAYERS[kind]("layer_x")
+    with pytest.raises(RuntimeError, match="layer_x: backward called before forward"):
+        layer.backward(backend.to_device(numpy.ones((1, 4, 4, 2))))
+    y = call(layer, numpy.ones((1, 4, 4, 2)))
+    wrong = tuple(y.shape[:3]) + (y.shape[3] + 1,)
+    with pytest.raises(ValueError, match=r"layer_x: .*" + r"\(" + ", ".join(map(str, wrong)) + r"\)"):
+        layer.backward(backend.to_device(numpy.ones(wrong)))
+
+
+def test_grads_keyed_like_params(xp, kind):
+    layer = LAYERS[kind]("layer_x")
+    y = call(layer, numpy.random.default_rng(0).standard_normal((1, 4, 4, 2)))
+    layer.backward(backend.to_device(numpy.ones(y.shape)))
+    assert set(layer.grads) == set(layer.params)
+    for key, g in layer.grads.items():
+        assert g.shape == layer.params[key].shape and g.dtype == layer.params[key].dtype
+
+
+def test_build_rejects_bad_shapes_and_dtypes():
+    with pytest.raises(ValueError, match=r"conv_x: .*\(4, 4, 1\)"):
+        Conv2D(2, 3, name="conv_x").build((4, 4, 1))
+    with pytest.raises(ValueError, match="conv_x: dtype.*int32"):
+        Conv2D(2, 3, name="conv_x").build((1, 4, 4, 1), dtype="int32")
+
+
+def test_concatenate_keeps_the_contract(xp):
+    cat = Concatenate(name="cat_x")
+    with pytest.raises(RuntimeError, match="cat_x: backward called before forward"):
+        cat.backward(backend.to_device(numpy.ones((1, 2, 2, 2))))
+    y = cat.forward([backend.to_device(numpy.ones((1, 2, 2, 1))), backend.to_device(numpy.ones((1, 2, 2, 1)))])
+    with pytest.raises(ValueError, match=r"cat_x: .*\(1, 2, 2, 3\).*\(1, 2, 2, 2\)"):
+        cat.backward(backend.to_device(numpy.ones((1, 2, 2, 3))))
+    assert cat.params == {} and y.shape == (1, 2, 2, 2)
