@@ -9,10 +9,13 @@
 
 Both backward rules need only the output y, so a fused layer keeps y alone.
 
-Keras: ``layers.ReLU()``, ``layers.Activation("sigmoid")`` or ``activation="relu"``.
+Shapes: x (N, H, W, C) -> y (N, H, W, C), element by element.
+Keras:  ``layers.ReLU()``, ``layers.Activation("sigmoid")`` or ``activation="relu"``.
 
 Example:
-    >>> relu = ReLU(); y = relu.forward(x); dx = relu.backward(dy)
+    >>> relu = ReLU()
+    >>> y = relu.forward(x)        # (16, 256, 256, 8) -> same shape, negatives set to 0
+    >>> dx = relu.backward(dy)     # dy where x > 0, else 0
 """
 
 from .. import backend

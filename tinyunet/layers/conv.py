@@ -99,6 +99,8 @@ class Conv2D(_Conv):
 
     Forward:   z[n, oh, ow, f] = b[f] + sum_{i, j, c} xpad[n, oh*sh + i, ow*sw + j, c] * K[i, j, c, f]
                y = act(z)                               (act: linear, relu or sigmoid)
+               xpad: x with zero padding; "same" pads max((Ho - 1)*sh + kh - H, 0) rows,
+               the smaller half on top (TensorFlow's rule; same for columns), "valid" none
                computed as  z = im2col(x) @ K.reshape(kh*kw*C, F)
     Backward:  dL/dz = dL/dy * act'(z)
                dL/dK = im2col(x)^T @ dL/dz             dL/db[f] = sum_{n, oh, ow} dL/dz[n, oh, ow, f]
@@ -152,6 +154,8 @@ class Conv2DTranspose(_Conv):
     Forward:   z = col2im(x @ K^T) = conv2d_transpose(x, K)     y = act(z + b)
                i.e. z[n, h, w, f] = sum over (ih, iw, i, j) with ih*sh + i - pad_top == h,
                     iw*sw + j - pad_left == w  of  sum_c x[n, ih, iw, c] * K[i, j, f, c]
+               pad_top = max(kh - sh, 0) // 2 for "same", 0 for "valid" (Conv2D's padding
+               of the output size; same for pad_left)
     Backward:  dL/dz = dL/dy * act'(z)          dL/db[f] = sum_{n, h, w} dL/dz[n, h, w, f]
                dL/dx = im2col(dL/dz) @ K        (= conv2d: an ordinary convolution)
                dL/dK = im2col(dL/dz)^T @ x
@@ -162,6 +166,7 @@ class Conv2DTranspose(_Conv):
     Example:
         >>> up = Conv2DTranspose(128, 2, strides=2, seed=0)
         >>> y = up.forward(x)              # x: (16, 8, 8, 128) -> y: (16, 16, 16, 128)
+        >>> dx = up.backward(dy); up.grads["kernel"].shape    # (2, 2, 128, 128)
     """
 
     def __init__(self, filters, kernel_size=2, strides=2, padding="same", activation=None,

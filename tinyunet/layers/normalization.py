@@ -19,7 +19,8 @@ that is the same function, since mean(x / s) = mean(x) / s.
 
 Example:
     >>> norm = LayerNormalization()
-    >>> y = norm.forward(x)      # each sample: mean 0, std ~1
+    >>> y = norm.forward(x)      # each sample: mean 0, std sigma / (sigma + eps) ~ 1
+    >>> dx = norm.backward(dy)   # same shape as x
 """
 
 from .. import initializers, kernels

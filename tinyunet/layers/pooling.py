@@ -1,14 +1,15 @@
 """MaxPooling2D: the largest value of each window, and the gradient routed back to it.
 
-Forward:   y[n, oh, ow, c] = max_{i, j < p} x[n, oh*s + i, ow*s + j, c]
+Forward:   y[n, oh, ow, c] = max_{i < ph, j < pw} x[n, oh*sh + i, ow*sw + j, c]
            argmax[n, oh, ow, c] = the window position (i * pw + j) of the FIRST
            maximum in row-major order, kept for backward (as PyTorch does)
-Backward:  dL/dx[n, oh*s + i, ow*s + j, c] += dL/dy[n, oh, ow, c]  where i * pw + j == argmax
+Backward:  dL/dx[n, oh*sh + i, ow*sw + j, c] += dL/dy[n, oh, ow, c]  where i * pw + j == argmax
            (each window's gradient goes to exactly one element, even when it has ties;
            with overlapping windows, contributions add up)
 Shapes:    x (N, H, W, C) -> y (N, Ho, Wo, C), Ho = (H - ph) / sh + 1 ("valid" padding);
            the windows must tile the input exactly: (H - ph) % sh == 0 (H % 2 == 0 for
-           the default 2 x 2 pool), otherwise a ValueError names the sizes.
+           the default 2 x 2 pool), otherwise a ValueError names the sizes (Keras
+           would silently drop the last rows or columns).
 Keras:     keras.layers.MaxPooling2D(pool_size=2, strides=None, padding="valid")
 
 Example:

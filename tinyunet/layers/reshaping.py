@@ -11,6 +11,7 @@ article's preset has a transposed convolution.
 Example:
     >>> up = UpSampling2D(2)
     >>> y = up.forward(x)        # (16, 16, 16, 64) -> (16, 32, 32, 64)
+    >>> dx = up.backward(dy)     # dy: (16, 32, 32, 64) -> (16, 16, 16, 64)
 """
 
 from ..shapes import as_pair
