@@ -122,7 +122,7 @@ class UNet:
         generators = (numpy.random.default_rng(s) for s in seeds)
         self.down, self.bottleneck, self.up = (_article if preset == "article" else _notebook)(generators)
         self.output = Conv2D(1, 1, activation="sigmoid", kernel_initializer="glorot_uniform",
-                             name="output", seed=next(generators))
+                             name="output" if preset == "article" else "conv10", seed=next(generators))
         self.levels = len(self.down)
         self.layers = []
         for level in self.down:
