@@ -166,7 +166,7 @@ def gradcheck(target, x, y_true=None, directions=3, jacobian=False, epsilon=1e-6
         seed: of the projection w and of the directions.
     """
     probe = _Probe(target, x, y_true)
-    xp, rng = probe.xp, numpy.random.default_rng(seed)
+    rng = numpy.random.default_rng(seed)
     out = probe.forward()
     if out.dtype != numpy.float64:
         raise ValueError(f"gradcheck: {_target_name(target)} computes in {out.dtype}, not float64: "
