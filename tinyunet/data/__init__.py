@@ -1,0 +1,16 @@
+"""Data for the lesson: the pancreas phantom, the notebook's folder layout, a baseline.
+
+    make_phantom(n_subjects=82, size=256, seed=0, ...)   phantom.py    procedural CT slices
+    load_folders(root, mask_threshold=127)               folders.py    trainimages/ trainmasks/ ...
+    export_folders(splits, root, overwrite=False)        folders.py    the same layout, as PNG
+    threshold_baseline(splits)                           baseline.py   best intensity window's Dice
+    contact_sheet(split, ...)                            preview.py    slices with masks in cyan
+
+Each returns or takes ``Splits`` (splits.py): ``.train``, ``.validation``, ``.test``,
+each with ``images`` and ``masks`` (N, H, W, 1) float32, ``names`` and ``subjects``.
+"""
+
+from .phantom import make_phantom
+from .splits import Split, Splits
+
+__all__ = ["make_phantom", "Split", "Splits"]

@@ -1,0 +1,91 @@
+"""Data sets as the lessons see them: a train, a validation and a test split.
+
+A ``Split`` holds NHWC float32 arrays in tinyunet's conventions (SPEC section 2):
+``images`` in [0, 1] (the 8-bit level / 255) and ``masks`` in {0, 1}, both of
+shape (N, H, W, 1), plus one name and one subject per slice.  ``Splits`` bundles
+the three splits; the phantom and the folder loader both return one, and
+``export_folders`` writes one.
+
+Splitting is by subject, never by slice: slices of one patient are nearly
+copies of each other, so a subject in two splits would leak the test set into
+training.  ``split_subjects`` draws that partition from a seed.
+
+Example:
+    >>> data = make_phantom(n_subjects=12, size=64)
+    >>> data.train.images.shape, len(data.test), sorted(set(data.test.subjects))
+"""
+
+from dataclasses import dataclass
+
+import numpy
+
+SPLIT_NAMES = ("train", "validation", "test")
+
+# Train / validation / test shares of the subjects: 82 subjects give 58 / 12 / 12.
+DEFAULT_FRACTIONS = (0.70, 0.15, 0.15)
+
+
+@dataclass
+class Split:
+    """One split: ``images`` and ``masks`` (N, H, W, 1) float32, ``names`` and ``subjects`` per slice.
+
+    ``names`` are file stems without extension (``s003_z007`` for the phantom);
+    ``subjects`` is a list with one entry per slice, or None where the names
+    carry no subject.
+    """
+
+    images: numpy.ndarray
+    masks: numpy.ndarray
+    names: list
+    subjects: list | None = None
+
+    def __post_init__(self):
+        if self.images.ndim != 4 or self.images.shape[-1] != 1:
+            raise ValueError(f"Split: images must be (N, H, W, 1), got shape {self.images.shape}")
+        if self.masks.shape != self.images.shape:
+            raise ValueError(f"Split: masks have shape {self.masks.shape} but images "
+                             f"{self.images.shape}")
+        if len(self.names) != len(self.images):
+            raise ValueError(f"Split: {len(self.names)} names for {len(self.images)} images")
+        if self.subjects is not None and len(self.subjects) != len(self.images):
+            raise ValueError(f"Split: {len(self.subjects)} subjects for {len(self.images)} images")
+
+    def __len__(self):
+        return len(self.images)
+
+
+@dataclass
+class Splits:
+    """The three splits of a data set, as ``.train``, ``.validation`` and ``.test``."""
+
+    train: Split
+    validation: Split
+    test: Split
+
+    def items(self):
+        """(name, split) pairs in the order train, validation, test."""
+        return [(name, getattr(self, name)) for name in SPLIT_NAMES]
+
+
+def split_counts(n_subjects, fractions=DEFAULT_FRACTIONS):
+    """How many subjects go to train, validation and test; at least one each."""
+    if n_subjects < 3:
+        raise ValueError(f"need at least 3 subjects to fill train, validation and test, "
+                         f"got n_subjects={n_subjects}")
+    if len(fractions) != 3 or min(fractions) <= 0:
+        raise ValueError(f"fractions must be three positive shares, got {fractions}")
+    total = float(sum(fractions))
+    n_validation = max(1, round(n_subjects * fractions[1] / total))
+    n_test = max(1, round(n_subjects * fractions[2] / total))
+    n_train = n_subjects - n_validation - n_test
+    if n_train < 1:
+        n_train, n_validation, n_test = n_subjects - 2, 1, 1
+    return n_train, n_validation, n_test
+
+
+def split_subjects(n_subjects, rng, fractions=DEFAULT_FRACTIONS):
+    """Three sorted lists of subject indices (train, validation, test), disjoint, drawn with ``rng``."""
+    n_train, n_validation, _ = split_counts(n_subjects, fractions)
+    order = rng.permutation(n_subjects)
+    parts = order[:n_train], order[n_train:n_train + n_validation], order[n_train + n_validation:]
+    return tuple(sorted(int(s) for s in part) for part in parts)
