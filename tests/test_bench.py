@@ -1,0 +1,61 @@
+"""The benchmark in CI-sized form: a 32 x 32 article U-Net, batch 2, two steps.
+
+The PyTorch comparison (twin check, ratio) runs only where PyTorch imports;
+CI does not install it, so that case is skipped there, visibly.
+"""
+
+import json
+
+import pytest
+
+from tinyunet import bench
+
+try:
+    import torch
+except ImportError:
+    torch = None
+
+
+def test_bench_runs_and_writes_rows(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    rows = bench.main(["--size", "32", "--batch", "2", "--steps", "2", "--warmup", "1", "--no-torch",
+                       "--json", str(path)])
+    assert len(rows) == 1
+    row = json.loads(path.read_text())[0]
+    for key in ("backend", "device", "preset", "batch", "size", "tinyunet_step_ms", "tinyunet_first_step_ms",
+                "tinyunet_peak_bytes", "tinyunet_predict_images_per_s", "layers"):
+        assert key in row, key
+    assert row["batch"] == 2 and row["size"] == 32 and row["tinyunet_step_ms"] > 0
+    assert row["tinyunet_peak_bytes"] > 0
+    assert {"down1_conv", "output", "loss", "optimizer"} <= set(row["layers"])
+    assert "forward_ms" in row["layers"]["down1_conv"] and "backward_ms" in row["layers"]["down1_conv"]
+    assert "tinyunet step" in capsys.readouterr().out
+
+
+def test_layer_breakdown_restores_the_methods():
+    from tinyunet.losses import DiceLoss
+    from tinyunet.models import UNet
+    from tinyunet.optimizers import Adam
+
+    model, loss, optimizer = UNet("article", input_shape=(32, 32, 1)), DiceLoss(), Adam()
+    x, y = bench.make_batch(1, 32)
+    table = bench.layer_breakdown(model, loss, optimizer, x, y, steps=1)
+    assert set(table) == {layer.name for layer in model.layers} | {"loss", "optimizer"}
+    assert all("forward" not in vars(layer) for layer in model.layers)
+    assert "step" not in vars(optimizer)
+
+
+@pytest.mark.skipif(torch is None, reason="PyTorch does not import: twin comparison skipped")
+@pytest.mark.parametrize("preset", ["article", "notebook"])
+def test_torch_twin_computes_the_same_loss_and_gradients(preset):
+    ok, text = bench.twin_check(preset, 32, 2, torch, "cpu", on_gpu=False)
+    assert ok, text
+
+
+@pytest.mark.skipif(torch is None, reason="PyTorch does not import: twin comparison skipped")
+def test_bench_with_torch_prints_a_ratio(tmp_path):
+    rows = bench.main(["--size", "32", "--batch", "2", "--steps", "2", "--warmup", "1", "--no-layers",
+                       "--json", str(tmp_path / "b.json")])
+    row = rows[0]
+    assert row["twin_check_ok"], row["twin_check"]
+    assert row["torch_step_ms"] > 0 and row["ratio"] is not None

@@ -1,0 +1,108 @@
+#!/usr/bin/env bash
+# The GPU check of tinyunet's fast path, for one short run on a lent GPU machine.
+#
+#   bash tools/device_check.sh            (from the repository root; writes under $OUT)
+#
+# Steps, each under `timeout` so that one hang cannot eat the lease, and each
+# run whatever happened before it (about 7 minutes at most, usually ~4):
+#   a. the card and the versions                                   -> $OUT/env.txt
+#   b. the kernel tests (CUDA twin vs xp twin), then every gpu test -> $OUT/tests.log
+#   c. python -m tinyunet.bench, article 256x256, batches 8 32 128,
+#      with the PyTorch twin                                        -> $OUT/bench.log, bench.json
+#   d. the same at batch 32 with the fast kernels off (plain CuPy) -> $OUT/bench_plain.json
+#   e. a short summary table, printed last                         -> $OUT/summary.txt
+set -u
+OUT=${OUT:-/tmp/tinyunet_device_check}
+mkdir -p "$OUT"
+export PYTHONPATH=".${PYTHONPATH:+:$PYTHONPATH}"
+export TINYUNET_DEVICE=gpu
+export CUPY_CACHE_DIR=${CUPY_CACHE_DIR:-/tmp/tinyunet_cupy_cache}
+unset CUPY_TF32
+STEPS="$OUT/steps.txt"
+: > "$STEPS"
+
+step() {   # step NAME SECONDS LOG COMMAND...: run under timeout, append its status to steps.txt
+    local name=$1 limit=$2 log=$3
+    shift 3
+    local start=$SECONDS
+    echo "===== $name: $* (limit ${limit}s)" >> "$log"
+    timeout --kill-after=10 "$limit" "$@" >> "$log" 2>&1
+    local rc=$?
+    local what=ok
+    if [ $rc -eq 124 ] || [ $rc -eq 137 ]; then what=TIMEOUT; elif [ $rc -ne 0 ]; then what=FAILED; fi
+    echo "$name: $what (rc $rc, $((SECONDS - start)) s)" >> "$STEPS"
+}
+
+# a. the card and the versions
+{
+    date -u +"%Y-%m-%d %H:%M UTC"
+    nvidia-smi -L
+    nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+    python - <<'PY'
+import sys, numpy
+print("python", sys.version.split()[0], "numpy", numpy.__version__)
+try:
+    import cupy
+    print("cupy", cupy.__version__, "CUDA runtime", cupy.cuda.runtime.runtimeGetVersion())
+except Exception as error:
+    print("cupy: does not import:", error)
+try:
+    import torch
+    print("torch", torch.__version__, "cuda", torch.version.cuda, "cudnn", torch.backends.cudnn.version())
+except Exception as error:
+    print("torch: does not import:", error)
+PY
+} > "$OUT/env.txt" 2>&1
+cat "$OUT/env.txt"
+
+# b. tests: the CUDA twins first (they matter most here), then every gpu-marked test; NumPy is
+#    the default backend there, as in CI, and the gpu cases switch to CuPy themselves
+step kernel-tests 75 "$OUT/tests.log" env TINYUNET_DEVICE=cpu python -m pytest -q -rs tests/test_kernels.py
+step gpu-tests 120 "$OUT/tests.log" env TINYUNET_DEVICE=cpu python -m pytest -q -m gpu --maxfail=10 -p no:cacheprovider
+
+# c. the benchmark beside PyTorch
+step bench 200 "$OUT/bench.log" python -m tinyunet.bench --preset article --size 256 \
+    --batch 8 32 128 --steps 20 --warmup 3 --json "$OUT/bench.json"
+
+# d. the plain CuPy path (fast kernels off), batch 32, for the before / after
+step bench-plain 60 "$OUT/bench.log" env TINYUNET_FAST_KERNELS=0 python -m tinyunet.bench --preset article \
+    --size 256 --batch 32 --steps 10 --warmup 2 --no-torch --no-layers --json "$OUT/bench_plain.json"
+
+# e. the summary, last, because only the end of the output comes back
+python - "$OUT" > "$OUT/summary.txt" 2>&1 <<'PY'
+import json, os, sys
+out = sys.argv[1]
+print("=" * 78)
+print(open(os.path.join(out, "steps.txt")).read().rstrip())
+for line in open(os.path.join(out, "tests.log")):
+    if (" passed" in line or " failed" in line or " error" in line) and line.strip().endswith("s"):
+        print("tests:", line.strip())
+    if line.startswith("FAILED") or line.startswith("ERROR"):
+        print("  ", line.strip()[:150])
+def load(name):
+    try:
+        return json.load(open(os.path.join(out, name)))
+    except Exception as error:
+        print(f"{name}: not read ({type(error).__name__})")
+        return []
+rows = load("bench.json")
+plain = {r["batch"]: r for r in load("bench_plain.json")}
+print(f"{'batch':>5} {'ours ms':>8} {'first':>7} {'torch ms':>8} {'ratio':>6} {'plain ms':>8} "
+      f"{'our MiB':>8} {'torch MiB':>9} {'our img/s':>9} {'torch img/s':>11}")
+for r in rows:
+    fmt = lambda v, spec: format(v, spec) if isinstance(v, (int, float)) else "-"
+    mib = lambda v: v / 2**20 if isinstance(v, (int, float)) else None
+    print(f"{r['batch']:>5} {fmt(r.get('tinyunet_step_ms'), '8.2f')} {fmt(r.get('tinyunet_first_step_ms'), '7.0f')} "
+          f"{fmt(r.get('torch_step_ms'), '8.2f')} {fmt(r.get('ratio'), '6.2f')} "
+          f"{fmt(plain.get(r['batch'], {}).get('tinyunet_step_ms'), '8.2f')} "
+          f"{fmt(mib(r.get('tinyunet_peak_bytes')), '8.0f')} {fmt(mib(r.get('torch_peak_bytes')), '9.0f')} "
+          f"{fmt(r.get('tinyunet_predict_images_per_s'), '9.0f')} {fmt(r.get('torch_predict_images_per_s'), '11.0f')}")
+    if not r.get("twin_check_ok", True):
+        print("   twin check FAILED:", r.get("twin_check"))
+if rows and "layers" in rows[-1]:
+    r = rows[-1]
+    slow = sorted(r["layers"].items(), key=lambda kv: -sum(kv[1].values()))[:6]
+    print(f"slowest layers at batch {r['batch']} (fwd/bwd ms):",
+          ", ".join(f"{k} {'/'.join(f'{v:.1f}' for v in t.values())}" for k, t in slow))
+PY
+cat "$OUT/summary.txt"
