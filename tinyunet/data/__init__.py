@@ -8,9 +8,14 @@
 
 Each returns or takes ``Splits`` (splits.py): ``.train``, ``.validation``, ``.test``,
 each with ``images`` and ``masks`` (N, H, W, 1) float32, ``names`` and ``subjects``.
+The command line is in cli.py (``python -m tinyunet data ...``).
 """
 
+from .baseline import ThresholdBaseline, threshold_baseline
+from .folders import export_folders, load_folders
 from .phantom import make_phantom
+from .preview import contact_sheet
 from .splits import Split, Splits
 
-__all__ = ["make_phantom", "Split", "Splits"]
+__all__ = ["make_phantom", "load_folders", "export_folders", "threshold_baseline",
+           "ThresholdBaseline", "contact_sheet", "Split", "Splits"]

@@ -234,7 +234,7 @@ class Subject:
         lu, lv, la, lb, shrink = self.liver
         k = 1 - shrink * zf
         c.paint(c.ellipse(cx - (lu + 0.12 * zf) * a, cy + lv * b, la * a * k, lb * b * (1 - 0.4 * shrink * zf),
-                          power=2.5), LIVER, where=cavity)
+                          power=2.2), LIVER, where=cavity)
         qu, qv, qa, qb, q_end = self.left_lobe
         g = _taper(z, -q_end, q_end)
         c.paint(c.ellipse(cx + qu * a, cy + qv * b, qa * a * g, qb * b * g, angle=-0.15), LIVER, where=cavity)

@@ -1,0 +1,141 @@
+"""``python -m tinyunet data ...``: make, check, look at and time the data.
+
+    data phantom --out DIR [--subjects 82] [--seed 0] [--size 256] [--slices LO HI] [--overwrite]
+    data check DIR [--mask-threshold 127]
+    data preview [DIR] --out PNG [--split test] [--columns 4] [--rows 3]   (no DIR: a phantom)
+    data bench [--subjects 82] [--seed 0] [--size 256]
+
+``check`` loads a folder, reports counts, sizes, mask coverage, subjects shared
+between splits and the intensity-window baseline, and exits with 1 on a problem.
+``bench`` times the phantom (the lessons' default set) and reports its baseline.
+"""
+
+import time
+
+import numpy
+
+from .baseline import threshold_baseline
+from .folders import export_folders, load_folders
+from .phantom import make_phantom
+from .preview import contact_sheet
+from .splits import SPLIT_NAMES
+
+
+def add_commands(subparsers):
+    """Add the ``data`` command and its subcommands to an argparse subparsers object."""
+    data = subparsers.add_parser("data", help="make, check and preview data sets")
+    commands = data.add_subparsers(dest="data_command", required=True, metavar="SUBCOMMAND")
+
+    p = commands.add_parser("phantom", help="write the phantom data set in the notebook's layout")
+    p.add_argument("--out", required=True, help="folder to write (must be empty or absent)")
+    _phantom_options(p)
+    p.add_argument("--overwrite", action="store_true", help="replace a previous export in --out")
+    p.set_defaults(run=_phantom)
+
+    p = commands.add_parser("check", help="load a data folder and report on it")
+    p.add_argument("root", help="folder with trainimages/, trainmasks/, ...")
+    p.add_argument("--mask-threshold", type=int, default=127, help="mask pixels > this are 1")
+    p.set_defaults(run=_check)
+
+    p = commands.add_parser("preview", help="contact sheet PNG of slices with masks in cyan")
+    p.add_argument("root", nargs="?", help="data folder (default: generate the phantom)")
+    p.add_argument("--out", required=True, help="PNG file to write")
+    p.add_argument("--split", choices=SPLIT_NAMES, default="test")
+    p.add_argument("--columns", type=int, default=4)
+    p.add_argument("--rows", type=int, default=3)
+    p.add_argument("--tile", type=int, default=None, help="tile side in pixels")
+    _phantom_options(p, subjects=12)
+    p.set_defaults(run=_preview)
+
+    p = commands.add_parser("bench", help="time the phantom and report its threshold baseline")
+    _phantom_options(p)
+    p.set_defaults(run=_bench)
+
+
+def _phantom_options(parser, subjects=82):
+    parser.add_argument("--subjects", type=int, default=subjects, help="number of subjects")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--size", type=int, default=256, help="image side in pixels")
+    parser.add_argument("--slices", type=int, nargs="+", default=[12, 24], metavar="N",
+                        help="slices per subject: N, or LO HI to draw from")
+
+
+def _make(args):
+    slices = args.slices[0] if len(args.slices) == 1 else tuple(args.slices[:2])
+    return make_phantom(n_subjects=args.subjects, size=args.size, seed=args.seed,
+                        slices_per_subject=slices)
+
+
+def _phantom(args):
+    start = time.perf_counter()
+    try:
+        splits = _make(args)
+        made = time.perf_counter() - start
+        export_folders(splits, args.out, overwrite=args.overwrite)
+    except ValueError as error:
+        print(f"error: {error}")
+        return 1
+    counts = ", ".join(f"{name} {len(split)}" for name, split in splits.items())
+    print(f"wrote {args.out}: {counts} slices of {args.size}x{args.size} "
+          f"({args.subjects} subjects, seed {args.seed}; generated in {made:.1f} s)")
+    return 0
+
+
+def _check(args):
+    try:
+        splits = load_folders(args.root, mask_threshold=args.mask_threshold)
+    except ValueError as error:
+        print(f"problem: {error}")
+        return 1
+    problems = []
+    print(f"{args.root}:")
+    for name, split in splits.items():
+        h, w = split.images.shape[1:3]
+        per_slice = split.masks.reshape(len(split), -1).mean(axis=1)
+        subjects = "no subject names" if split.subjects is None else f"{len(set(split.subjects))} subjects"
+        print(f"  {name:<10} {len(split):5d} slices  {w}x{h}  {subjects}  mask coverage "
+              f"{100 * per_slice.mean():.2f}% (max {100 * per_slice.max():.2f}%), "
+              f"{int((per_slice == 0).sum())} empty masks")
+        if per_slice.max() == 0:
+            problems.append(f"every mask in {name} is empty")
+    seen = {}
+    for name, split in splits.items():
+        for subject in set(split.subjects or ()):
+            if subject in seen and seen[subject] != name:
+                problems.append(f"subject {subject} is in both {seen[subject]} and {name}")
+            seen.setdefault(subject, name)
+    if all(s.masks.any() for _, s in splits.items()):
+        b = threshold_baseline(splits)
+        print(f"  best intensity window on train: [{b.lo}, {b.hi}], Dice on test {b.test_dice:.3f}")
+    for problem in problems:
+        print(f"problem: {problem}")
+    if not problems:
+        print("no problems found")
+    return 1 if problems else 0
+
+
+def _preview(args):
+    try:
+        splits = load_folders(args.root) if args.root else _make(args)
+    except ValueError as error:
+        print(f"error: {error}")
+        return 1
+    split = getattr(splits, args.split)
+    contact_sheet(split, columns=args.columns, rows=args.rows, tile=args.tile).save(args.out)
+    print(f"wrote {args.out}: {min(args.columns * args.rows, len(split))} {args.split} slices")
+    return 0
+
+
+def _bench(args):
+    start = time.perf_counter()
+    splits = _make(args)
+    seconds = time.perf_counter() - start
+    slices = sum(len(s) for _, s in splits.items())
+    b = threshold_baseline(splits)
+    coverage = numpy.mean([s.masks.mean() for _, s in splits.items()])
+    print(f"phantom: {args.subjects} subjects, {slices} slices of {args.size}x{args.size} in "
+          f"{seconds:.1f} s ({1000 * seconds / slices:.1f} ms a slice); pancreas covers "
+          f"{100 * coverage:.2f}% of the pixels")
+    print(f"threshold baseline: window [{b.lo}, {b.hi}] chosen on train (Dice {b.train_dice:.3f}), "
+          f"Dice on test {b.test_dice:.3f}")
+    return 0
