@@ -1,0 +1,268 @@
+"""The notebook's folder layout: export / load round trip, naming rules, and every bad input."""
+
+import hashlib
+import os
+
+import numpy
+import pytest
+from PIL import Image
+
+from tinyunet.data import Split, Splits, export_folders, load_folders, make_phantom
+from tinyunet.data.folders import natural_key
+
+FOLDERS = ["trainimages", "trainmasks", "validationimages", "validationmasks", "testimages", "testmasks"]
+
+
+@pytest.fixture(scope="module")
+def phantom():
+    return make_phantom(n_subjects=3, size=32, seed=4, slices_per_subject=2)
+
+
+def _write(path, array, mode="L"):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(numpy.asarray(array, dtype=numpy.uint8)).convert(mode).save(path)
+
+
+def _square_mask(size=8):
+    mask = numpy.zeros((size, size), numpy.uint8)
+    mask[2:5, 3:6] = 255
+    return mask
+
+
+def _tiny_layout(root, names=("a",), image_ext=".png", mask_name="{}{}", flat=False, size=8):
+    """A hand-made data set: every split holds ``names``."""
+    for split in ("train", "validation", "test"):
+        for i, name in enumerate(names):
+            image = numpy.full((size, size), 10 * i + 20, numpy.uint8)
+            _write(root / f"{split}images" / f"{name}{image_ext}", image)
+            folder = root / (f"{split}images" if flat else f"{split}masks")
+            _write(folder / mask_name.format(name, image_ext), _square_mask(size))
+    return root
+
+
+def _snapshot(root):
+    out = {}
+    for folder, _, files in os.walk(root):
+        for f in files:
+            p = os.path.join(folder, f)
+            out[p] = (hashlib.sha256(open(p, "rb").read()).hexdigest(), os.stat(p).st_mtime_ns)
+    return out
+
+
+def test_export_then_load_gives_the_same_arrays(phantom, tmp_path):
+    export_folders(phantom, tmp_path / "data")
+    assert sorted(os.listdir(tmp_path / "data")) == sorted(FOLDERS)
+    before = _snapshot(tmp_path / "data")
+    loaded = load_folders(tmp_path / "data")
+    assert _snapshot(tmp_path / "data") == before     # loading writes nothing
+    for (_, a), (_, b) in zip(phantom.items(), loaded.items()):
+        assert numpy.array_equal(a.images, b.images) and numpy.array_equal(a.masks, b.masks)
+        assert a.names == b.names
+        assert b.subjects == [f"s{s:03d}" for s in a.subjects]
+        assert b.images.dtype == numpy.float32
+
+
+def test_loaded_data_keeps_its_own_names(tmp_path):
+    _tiny_layout(tmp_path / "src", names=("Pt1_2", "Pt1_10", "Pt2_1"), image_ext=".jpg")
+    data = load_folders(tmp_path / "src")
+    assert data.train.names == ["Pt1_2", "Pt1_10", "Pt2_1"]      # natural order
+    assert data.train.subjects == ["Pt1", "Pt1", "Pt2"]
+    export_folders(data, tmp_path / "out")
+    assert sorted(os.listdir(tmp_path / "out" / "testimages")) == ["Pt1_10.png", "Pt1_2.png", "Pt2_1.png"]
+    again = load_folders(tmp_path / "out")
+    assert numpy.array_equal(again.test.masks, data.test.masks)
+
+
+def test_names_without_underscore_have_no_subjects(tmp_path):
+    assert load_folders(_tiny_layout(tmp_path, names=("x1", "x2"))).train.subjects is None
+
+
+def test_pairs_by_name_not_by_sorted_position(tmp_path):
+    root = tmp_path
+    for split in ("train", "validation", "test"):
+        for name, value in (("b", 200), ("a", 60)):
+            _write(root / f"{split}images" / f"{name}.png", numpy.full((8, 8), value))
+        big = numpy.zeros((8, 8)); big[:, :6] = 255
+        _write(root / f"{split}masks" / "b-Mask.png", big)     # sorts after "a.png" would not
+        _write(root / f"{split}masks" / "a.png", _square_mask())
+    data = load_folders(root)
+    assert data.train.names == ["a", "b"]
+    assert data.train.masks[0].sum() == 9 and data.train.masks[1].sum() == 48
+
+
+def test_zip_naming_beside_the_image_and_rgb_and_jpeg(tmp_path):
+    root = _tiny_layout(tmp_path, names=("img1", "img2"), image_ext=".jpg", mask_name="{}-Mask{}", flat=True)
+    rgb = numpy.zeros((8, 8, 3), numpy.uint8); rgb[..., 0] = 90; rgb[..., 1] = 90; rgb[..., 2] = 90
+    Image.fromarray(rgb).save(root / "testimages" / "img1.jpg", quality=95)
+    data = load_folders(root)
+    assert data.test.names == ["img1", "img2"]
+    assert data.test.masks[0].sum() == 9     # JPEG ringing does not survive > 127
+    assert abs(data.test.images[0].mean() * 255 - 90) < 3
+
+
+def test_mask_threshold_is_configurable(tmp_path):
+    root = _tiny_layout(tmp_path)
+    faint = numpy.zeros((8, 8)); faint[0, 0] = 40
+    _write(root / "trainmasks" / "a.png", faint)
+    assert load_folders(root).train.masks.sum() == 0
+    assert load_folders(root, mask_threshold=30).train.masks.sum() == 1
+
+
+def _expect(root, *fragments):
+    with pytest.raises(ValueError) as info:
+        load_folders(root)
+    for fragment in fragments:
+        assert str(fragment) in str(info.value)
+
+
+def test_missing_split_folder(tmp_path):
+    root = _tiny_layout(tmp_path)
+    for f in os.listdir(root / "validationimages"):
+        os.remove(root / "validationimages" / f)
+    os.rmdir(root / "validationimages")
+    _expect(root, "missing split folder", root / "validationimages")
+
+
+def test_missing_masks_folder(tmp_path):
+    root = _tiny_layout(tmp_path)
+    for f in os.listdir(root / "testmasks"):
+        os.remove(root / "testmasks" / f)
+    os.rmdir(root / "testmasks")
+    _expect(root, "missing split folder", root / "testmasks")
+
+
+def test_empty_folder(tmp_path):
+    root = _tiny_layout(tmp_path)
+    os.remove(root / "trainimages" / "a.png")
+    _expect(root, "holds no PNG or JPEG images", root / "trainimages")
+
+
+def test_unpaired_image(tmp_path):
+    root = _tiny_layout(tmp_path)
+    _write(root / "testimages" / "b.png", numpy.zeros((8, 8)))
+    _expect(root, "has no mask", root / "testimages" / "b.png")
+
+
+def test_unpaired_mask(tmp_path):
+    root = _tiny_layout(tmp_path)
+    _write(root / "testmasks" / "c-Mask.png", _square_mask())
+    _expect(root, "has no image", root / "testmasks" / "c-Mask.png")
+
+
+def test_two_masks_for_one_image(tmp_path):
+    root = _tiny_layout(tmp_path)
+    _write(root / "trainmasks" / "a-Mask.png", _square_mask())
+    _expect(root, "both masks for image a")
+
+
+def test_sizes_differ(tmp_path):
+    root = _tiny_layout(tmp_path)
+    _write(root / "trainmasks" / "a.png", numpy.zeros((8, 9)))
+    _expect(root, "is 9x8", root / "trainmasks" / "a.png")
+
+
+def test_sizes_differ_between_images(tmp_path):
+    root = _tiny_layout(tmp_path)
+    _write(root / "testimages" / "a.png", numpy.zeros((16, 16)))
+    _write(root / "testmasks" / "a.png", numpy.zeros((16, 16)))
+    _expect(root, "is 16x16", "8x8", root / "testimages" / "a.png")
+
+
+def test_unreadable_file(tmp_path):
+    root = _tiny_layout(tmp_path)
+    (root / "trainimages" / "a.png").write_bytes(b"not an image at all")
+    _expect(root, "cannot read", root / "trainimages" / "a.png")
+
+
+def test_truncated_file(tmp_path):
+    root = _tiny_layout(tmp_path, size=64)
+    noisy = numpy.random.default_rng(0).integers(0, 255, (64, 64))
+    _write(root / "validationimages" / "a.png", noisy)
+    data = (root / "validationimages" / "a.png").read_bytes()
+    (root / "validationimages" / "a.png").write_bytes(data[: len(data) // 2])
+    _expect(root, "cannot read", root / "validationimages" / "a.png")
+
+
+def test_mask_that_is_not_two_valued(tmp_path):
+    root = _tiny_layout(tmp_path)
+    _write(root / "trainmasks" / "a.png", numpy.full((8, 8), 128))
+    _expect(root, "not two-valued", root / "trainmasks" / "a.png")
+
+
+def test_sixteen_bit_images_are_refused(tmp_path):
+    root = _tiny_layout(tmp_path)
+    Image.fromarray(numpy.full((8, 8), 3000, numpy.uint16)).save(root / "trainimages" / "a.png")
+    _expect(root, "8-bit", root / "trainimages" / "a.png")
+
+
+def test_same_name_twice(tmp_path):
+    root = _tiny_layout(tmp_path)
+    _write(root / "trainimages" / "a.jpg", numpy.zeros((8, 8)))
+    _expect(root, "have the same name")
+
+
+def test_not_a_folder(tmp_path):
+    _expect(tmp_path / "nowhere", "is not a folder")
+
+
+def test_source_unchanged_after_failed_load(tmp_path):
+    root = _tiny_layout(tmp_path)
+    _write(root / "testimages" / "b.png", numpy.zeros((8, 8)))
+    before = _snapshot(root)
+    with pytest.raises(ValueError):
+        load_folders(root)
+    assert _snapshot(root) == before
+
+
+def test_export_refuses_a_non_empty_folder_unless_asked(phantom, tmp_path):
+    root = tmp_path / "data"
+    export_folders(phantom, root)
+    before = _snapshot(root)
+    with pytest.raises(ValueError, match="not empty"):
+        export_folders(phantom, root)
+    assert _snapshot(root) == before
+    other = make_phantom(n_subjects=3, size=32, seed=9, slices_per_subject=1)
+    export_folders(other, root, overwrite=True)
+    assert load_folders(root).train.names == other.train.names
+    assert [n for n in os.listdir(tmp_path) if n != "data"] == []     # no staging left behind
+
+
+def test_export_never_replaces_a_folder_with_other_things(phantom, tmp_path):
+    (tmp_path / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="notes.txt"):
+        export_folders(phantom, tmp_path, overwrite=True)
+    assert (tmp_path / "notes.txt").read_text() == "mine"
+
+
+def test_interrupted_export_keeps_the_old_data(phantom, tmp_path, monkeypatch):
+    root = tmp_path / "data"
+    export_folders(phantom, root)
+    before = _snapshot(root)
+    calls = []
+
+    def failing_save(self, *args, **kwargs):
+        calls.append(1)
+        if len(calls) > 3:
+            raise KeyboardInterrupt
+        return real_save(self, *args, **kwargs)
+
+    real_save = Image.Image.save
+    monkeypatch.setattr(Image.Image, "save", failing_save)
+    with pytest.raises(KeyboardInterrupt):
+        export_folders(make_phantom(n_subjects=3, size=32, seed=8, slices_per_subject=2), root, overwrite=True)
+    assert _snapshot(root) == before
+    assert os.listdir(tmp_path) == ["data"]
+
+
+def test_export_into_an_empty_existing_folder_and_duplicate_names(phantom, tmp_path):
+    (tmp_path / "empty").mkdir()
+    export_folders(phantom, tmp_path / "empty")
+    assert sorted(os.listdir(tmp_path / "empty")) == sorted(FOLDERS)
+    one = Split(phantom.test.images[:2], phantom.test.masks[:2], ["x", "x"])
+    with pytest.raises(ValueError, match="two slices with one name"):
+        export_folders(Splits(one, one, one), tmp_path / "dup")
+    assert not (tmp_path / "dup").exists()
+
+
+def test_natural_key():
+    assert sorted(["a10", "a2", "b1", "A3"], key=natural_key) == ["a2", "A3", "a10", "b1"]
