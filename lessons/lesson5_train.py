@@ -1,0 +1,50 @@
+"""Lesson 5 (the notebook's Cell 5): train the U-Net.
+
+Article sections: the last paragraph on Cell 4 (Adam, its learning rate, the Dice
+loss, the metric; epochs and batches) and Cell 5 with Figure 3 (training and
+validation Dice loss per epoch; where they part, overfitting begins).
+
+``model.fit`` prints one Keras-like line per epoch, validates after each, and
+keeps the weights of the lowest validation loss in best.npz (the notebook's
+ModelCheckpoint with save_best_only).  The history goes to history.json and
+history.csv, and Figure 3 is drawn from it.
+
+    python lessons/lesson5_train.py [--config ...] [--out DIR] [--epochs N] [--resume]
+"""
+
+import time
+
+from tinyunet import backend, plots, lesson_config
+from tinyunet.models import UNet
+from tinyunet.optimizers import Adam
+
+parser = lesson_config.argument_parser("Lesson 5: train the U-Net")
+parser.add_argument("--epochs", type=int, default=None, help="override the configuration's epoch count")
+parser.add_argument("--resume", action="store_true", help="continue an interrupted training in this run folder")
+run = lesson_config.start(__file__, 5, "Train the U-Net", "Cells 4-5 and Figure 3", parser=parser)
+config = run.config
+epochs = run.args.epochs or config.epochs
+
+splits, source = lesson_config.load_data(run)
+train, validation = splits.train, splits.validation
+model = UNet(config.preset, input_shape=train.images.shape[1:], seed=config.seed)
+print(f"U-Net '{config.preset}', {model.count_params():,} parameters; data: {source}")
+print(f"Adam(learning_rate={config.learning_rate:g}), Dice loss, {epochs} epochs, batch {config.batch_size}\n")
+
+started = time.perf_counter()
+history = model.fit(train.images, train.masks, validation_data=(validation.images, validation.masks),
+                    epochs=epochs, batch_size=config.batch_size,
+                    optimizer=Adam(learning_rate=config.learning_rate), seed=config.seed,
+                    checkpoint=run.path("best.npz"), verbose=2, resume=run.args.resume)
+seconds = time.perf_counter() - started
+
+history.save_json(run.path("history.json"))
+history.save_csv(run.path("history.csv"))
+val_loss = history.history["val_loss"]
+best = min(range(len(val_loss)), key=val_loss.__getitem__)
+run.write_json("training.json", {"seconds": round(seconds, 1), "epochs": len(val_loss), "best_epoch": best + 1,
+                                 "best_val_loss": val_loss[best], "device": backend.device_name()})
+plots.figure3_loss(history.history, title=f"Figure 3. Dice loss per epoch ({config.name} config)",
+                   path=run.path("figure3_loss.png"))
+print(f"\nTrained in {seconds:.0f} s; best epoch {best + 1} (val_loss {val_loss[best]:.4f}) -> {run.path('best.npz')}")
+print(f"History -> {run.path('history.json')}, {run.path('history.csv')}; Figure 3 -> {run.path('figure3_loss.png')}")

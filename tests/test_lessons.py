@@ -1,0 +1,154 @@
+"""Every lesson script runs end to end in the tiny configuration and leaves its files.
+
+The lessons are run as a reader runs them, ``python lessons/<script>.py``, in
+subprocesses on the CPU (so a test run does not depend on a GPU).
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy
+import pytest
+from PIL import Image
+
+from tinyunet import lesson_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+LESSONS = os.path.join(ROOT, "lessons")
+FIGURES = ("figure1_dice.png", "figure2_unet.png", "figure3_loss.png", "figure4_predictions.png")
+RUN_FILES = FIGURES + ("history.json", "history.csv", "best.npz", "metrics.json", "run.log")
+
+
+def lesson(script, *args, cwd=ROOT, check=True):
+    env = dict(os.environ, TINYUNET_DEVICE="cpu")
+    result = subprocess.run([sys.executable, os.path.join(LESSONS, script), *map(str, args)], cwd=cwd, env=env,
+                            capture_output=True, text=True, timeout=300)
+    if check and result.returncode:
+        raise AssertionError(f"{script} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """One whole tiny run by run_all.py, shared by the tests that only read it."""
+    folder = tmp_path_factory.mktemp("runs") / "tiny"
+    result = lesson("run_all.py", "--config", "tiny", "--out", folder)
+    return folder, result.stdout
+
+
+def test_run_all_leaves_the_run_folder_of_spec_section_7(tiny_run):
+    folder, stdout = tiny_run
+    for name in RUN_FILES:
+        assert (folder / name).is_file(), f"{name} missing; stdout:\n{stdout}"
+    for name in FIGURES:
+        image = Image.open(folder / name)
+        assert image.format == "PNG" and min(image.size) > 200
+    metrics = json.loads((folder / "metrics.json").read_text())
+    for key in ("test_dice_global", "test_dice_per_image", "threshold_baseline_dice"):
+        assert 0.0 <= metrics[key] <= 1.0
+    history = json.loads((folder / "history.json").read_text())["history"]
+    epochs = lesson_config.CONFIGS["tiny"].epochs
+    assert all(len(history[key]) == epochs for key in ("loss", "val_loss", "dice_coeff", "val_dice_coeff"))
+    rows = (folder / "history.csv").read_text().strip().splitlines()
+    assert rows[0].startswith("epoch,") and len(rows) == epochs + 1
+    with numpy.load(folder / "best.npz") as weights:
+        assert any(name.endswith("/kernel") for name in weights.files)
+
+
+def test_every_lesson_names_its_article_section(tiny_run):
+    folder, stdout = tiny_run
+    for number in range(1, 7):
+        assert f"Lesson {number}:" in stdout
+    assert stdout.count("Article: Erickson & Cai") == 6
+    log = (folder / "run.log").read_text()
+    assert "Epoch 2/2" in log and "Test Dice" in log
+    for script in sorted(os.listdir(LESSONS)):
+        if script.startswith("lesson"):
+            source = open(os.path.join(LESSONS, script)).read()
+            assert "Cell" in source.split('"""')[1]          # the docstring names the notebook cell
+            assert "import tinyunet" in source or "from tinyunet" in source
+
+
+def test_lesson_output_reads_like_the_notebook(tiny_run):
+    _, stdout = tiny_run
+    assert "Total params: 600,761" in stdout                       # lesson 4's summary
+    assert "val_loss:" in stdout and "ms/step" in stdout            # Keras-like epoch lines
+    assert "small overlap" in stdout and "OK" in stdout             # lesson 3's Dice and gradient checks
+    assert "(global)" in stdout and "per image" in stdout
+
+
+def test_each_lesson_runs_alone_and_makes_what_it_needs(tmp_path):
+    folder = tmp_path / "alone"
+    result = lesson("lesson6_predict.py", "--config", "tiny", "--out", folder)
+    assert "running lesson5_train.py first" in result.stdout
+    for name in ("data.npz", "best.npz", "history.json", "figure3_loss.png", "figure4_predictions.png",
+                 "metrics.json", "config.json"):
+        assert (folder / name).is_file(), name
+    for script, made in (("lesson1_setup.py", "run.log"), ("lesson3_dice_and_layernorm.py", "figure1_dice.png"),
+                         ("lesson4_build_unet.py", "figure2_unet.png")):
+        result = lesson(script, "--out", folder)      # the folder's config.json says "tiny"
+        assert "Config: tiny" in result.stdout
+        assert (folder / made).is_file()
+
+
+def test_lesson5_reuses_the_data_lesson2_saved(tmp_path):
+    folder = tmp_path / "split"
+    lesson("lesson2_load_data.py", "--config", "tiny", "--out", folder)
+    before = (folder / "data.npz").stat().st_mtime_ns
+    result = lesson("lesson5_train.py", "--out", folder, "--epochs", "1")
+    assert "running lesson2" not in result.stdout
+    assert (folder / "data.npz").stat().st_mtime_ns == before
+    assert len(json.loads((folder / "history.json").read_text())["history"]["loss"]) == 1
+
+
+def test_a_folder_of_another_config_is_refused(tiny_run):
+    folder, _ = tiny_run
+    result = lesson("lesson1_setup.py", "--config", "cpu", "--out", folder, check=False)
+    assert result.returncode != 0 and "tiny" in result.stderr
+
+
+def test_rerunning_never_destroys_a_previous_run(tiny_run, tmp_path):
+    folder, _ = tiny_run
+    metrics_before = (folder / "metrics.json").read_bytes()
+    refused = lesson("run_all.py", "--config", "tiny", "--out", folder, check=False)
+    assert refused.returncode != 0 and "--overwrite" in refused.stderr
+    assert (folder / "metrics.json").read_bytes() == metrics_before
+
+    (tmp_path / "runs" / "tiny").mkdir(parents=True)           # default folders: runs/<config>, then -2
+    (tmp_path / "runs" / "tiny" / "metrics.json").write_text("{}")
+    lesson("run_all.py", "--config", "tiny", cwd=tmp_path)
+    assert (tmp_path / "runs" / "tiny" / "metrics.json").read_text() == "{}"
+    assert (tmp_path / "runs" / "tiny-2" / "metrics.json").is_file()
+
+
+def test_overwrite_replaces_only_the_lesson_files(tmp_path):
+    folder = tmp_path / "again"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    (folder / "metrics.json").write_text("{}")
+    lesson("run_all.py", "--config", "tiny", "--out", folder, "--overwrite")
+    assert (folder / "notes.txt").read_text() == "mine"
+    assert "test_dice_global" in json.loads((folder / "metrics.json").read_text())
+
+
+def test_data_from_folders_in_the_notebooks_layout(tmp_path):
+    root = tmp_path / "notebook_data"
+    for split, offset in (("train", 0), ("validation", 10), ("test", 20)):
+        (root / f"{split}images").mkdir(parents=True)
+        (root / f"{split}masks").mkdir(parents=True)
+        for k in range(4):
+            rng = numpy.random.default_rng(offset + k)
+            image = (rng.random((32, 32)) * 255).astype(numpy.uint8)
+            mask = numpy.zeros((32, 32), numpy.uint8)
+            mask[8 + k:20, 10:22 - k] = 255
+            Image.fromarray(image).save(root / f"{split}images" / f"Pt{offset + k}_{k}.png")
+            Image.fromarray(mask).save(root / f"{split}masks" / f"Pt{offset + k}_{k}.png")
+    folder = tmp_path / "folders_run"
+    result = lesson("lesson2_load_data.py", "--config", "tiny", "--out", folder, "--data", root)
+    assert "train" in result.stdout and (folder / "data.npz").is_file()
+    lesson("lesson6_predict.py", "--out", folder, "--data", root)
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["data"].startswith("folders:") and "threshold_baseline_dice" not in metrics
+    assert metrics["test_images"] == 4
