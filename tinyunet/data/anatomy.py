@@ -66,7 +66,7 @@ class Subject:
         ax, av = cx + 0.035 + rng.normal(0, 0.012), vb - vr - r_ao - 0.008
         self.aorta = (ax, av, r_ao)
         self.ivc = (ax - 0.135 + rng.normal(0, 0.01), av + 0.01, 0.065 * organ, 0.045 * organ)
-        self.crura_end = u(0.3, 0.6)
+        self.crura_end = u(0.3, 0.6) * self.height
         self.psoas = u(0.02, 0.03), u(0.035, 0.055)
 
         H = self.height
@@ -122,7 +122,7 @@ class Subject:
         self.duodenum_content = rng.choice([WALL, FLUID, GAS], p=[0.35, 0.4, 0.25])
 
         # liver (right lobe hugging the wall, left lobe in front), its veins, gallbladder
-        self.liver = (u(0.55, 0.62), u(-0.1, 0.05), u(0.38, 0.46), u(0.8, 0.9), u(0.15, 0.35))
+        self.liver = (u(0.55, 0.62), u(-0.1, 0.05), u(0.38, 0.46), u(0.8, 0.9), u(0.2, 0.45))
         self.left_lobe = (u(-0.3, -0.15), u(-0.7, -0.6), u(0.3, 0.4), u(0.16, 0.22), u(0.3, 0.8) * H)
         n = rng.integers(6, 12)
         self.liver_veins = numpy.c_[cx - u(0.25, 0.8, n) * a, cy + u(-0.6, 0.5, n) * b,
@@ -231,6 +231,12 @@ class Subject:
             c.paint(c.ellipse(tx, ty, ta * g, tb), WALL, where=cavity)
             c.paint(c.ellipse(tx, ty, ta * g - 0.02, tb - 0.02), FLUID, where=cavity)
 
+        # colon first: where the liver reaches down beside it, the liver covers it
+        for (x, y, r, z0), content in zip(self.colon, self.colon_content):
+            if z > z0:
+                c.paint(c.ellipse(x, y, r, r * 0.9), WALL, where=cavity)
+                c.paint(c.ellipse(x, y, r - 0.008, r * 0.9 - 0.008), content, where=cavity)
+
         lu, lv, la, lb, shrink = self.liver
         k = 1 - shrink * zf
         c.paint(c.ellipse(cx - (lu + 0.12 * zf) * a, cy + lv * b, la * a * k, lb * b * (1 - 0.4 * shrink * zf),
@@ -245,11 +251,6 @@ class Subject:
             gx, gy, ga, gb, gz, half = self.gallbladder
             g = _taper(z, gz - half, gz + half)
             c.paint(c.ellipse(gx, gy, ga * g, gb * g, angle=0.6), BILE, where=cavity)
-
-        for (x, y, r, z0), content in zip(self.colon, self.colon_content):
-            if z > z0:
-                c.paint(c.ellipse(x, y, r, r * 0.9), WALL, where=cavity)
-                c.paint(c.ellipse(x, y, r - 0.008, r * 0.9 - 0.008), content, where=cavity)
 
         px, py, pa, pb, angle, p_end = self.spleen
         g = _taper(z, -p_end, p_end)
