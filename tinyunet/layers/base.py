@@ -17,8 +17,9 @@ _counters = {}
 
 
 def _auto_name(cls_name):
-    snake = "".join("_" + c.lower() if c.isupper() else c for c in cls_name).lstrip("_")
-    snake = snake.replace("2_d", "2d")
+    special = {"ReLU": "relu", "Conv2D": "conv2d", "Conv2DTranspose": "conv2d_transpose",
+               "MaxPooling2D": "max_pooling2d", "UpSampling2D": "up_sampling2d"}
+    snake = special.get(cls_name) or "".join("_" + c.lower() if c.isupper() else c for c in cls_name).lstrip("_")
     counter = _counters.setdefault(snake, itertools.count(1))
     return f"{snake}_{next(counter)}"
 
