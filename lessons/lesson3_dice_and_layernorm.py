@@ -14,7 +14,7 @@ backward pass we wrote by hand are checked against finite differences
 
 import numpy
 
-from tinyunet import losses, metrics, plots, lesson_config
+from tinyunet import backend, losses, metrics, plots, lesson_config
 from tinyunet.gradcheck import gradcheck
 from tinyunet.layers import LayerNormalization
 
@@ -35,7 +35,7 @@ rng = numpy.random.default_rng(2020)   # not gradcheck's own seed: its projectio
 x = rng.normal(3.0, 2.0, size=(2, 6, 6, 3))
 norm = LayerNormalization()
 norm.build(x.shape, dtype="float64")
-y = norm.forward(x)
+y = backend.asnumpy(norm.forward(x))
 print("\nLayer normalization, per sample over H, W and C: (x - mean) / (std + 1e-7)")
 print(f"  input  mean per sample {numpy.round(x.mean(axis=(1, 2, 3)), 3)}, std {numpy.round(x.std(axis=(1, 2, 3)), 3)}")
 print(f"  output mean per sample {numpy.round(y.mean(axis=(1, 2, 3)), 3)}, std {numpy.round(y.std(axis=(1, 2, 3)), 3)}")

@@ -152,3 +152,12 @@ def test_data_from_folders_in_the_notebooks_layout(tmp_path):
     metrics = json.loads((folder / "metrics.json").read_text())
     assert metrics["data"].startswith("folders:") and "threshold_baseline_dice" not in metrics
     assert metrics["test_images"] == 4
+
+
+@pytest.mark.slow
+def test_the_cpu_configuration_learns(tmp_path):
+    """Two epochs of the laptop configuration already lower the validation loss clearly."""
+    folder = tmp_path / "cpu"
+    lesson("lesson5_train.py", "--config", "cpu", "--out", folder, "--epochs", "2")
+    val_loss = json.loads((folder / "history.json").read_text())["history"]["val_loss"]
+    assert val_loss[1] < val_loss[0] - 0.05

@@ -182,6 +182,9 @@ def start(script, number, title, section, argv=None, parser=None):
     print(f"Lesson {number}: {title}")
     print(f"Article: Erickson & Cai, Magician's Corner 4 (2020), {section}")
     print(f"Config: {run.config.name} ({run.config.about}); run folder: {run.folder}; device: {backend.device}")
+    if run.config.name == "gpu" and backend.device != "gpu":
+        print("Warning: the 'gpu' configuration (256 x 256, 82 subjects) on the CPU takes hours; "
+              "--config cpu is the laptop lesson")
     print(rule, flush=True)
     return run
 
