@@ -413,10 +413,8 @@ def figure3_loss(history, title="Figure 3. Dice loss per epoch", path=None):
         draw.line([(box[0] - 5, py), (box[0], py)], fill=BLACK)
         text = f"{t:g}"
         draw.text((box[0] - 9 - _text_width(draw, text, tick_font), py - 8), text, font=tick_font, fill=BLACK)
-    xstep = max(1, int(nice_ticks(1, epochs, 10)[1] - nice_ticks(1, epochs, 10)[0])) if epochs > 10 else 1
-    for e in range(1, epochs + 1):
-        if e % xstep and e != 1:
-            continue
+    xstep = 1 if epochs <= 20 else next(s for s in (5, 10, 20, 25, 50, 100, 10 ** 9) if epochs / s <= 12)
+    for e in [1] + list(range(xstep, epochs + 1, xstep)) if xstep > 1 else range(1, epochs + 1):
         px, _ = to_px(e, y_lo)
         draw.line([(px, box[3]), (px, box[3] + 5)], fill=BLACK)
         _centred_text(draw, (px, box[3] + 8), str(e), tick_font)
