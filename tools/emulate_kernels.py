@@ -1,0 +1,230 @@
+"""Run the CUDA twins on the CPU: each kernel source compiled with g++ under a thread emulator.
+
+    python tools/emulate_kernels.py
+
+For machines without a GPU.  A small stand-in for CuPy hands the kernels' host
+code (tinyunet.kernels.*_cuda) NumPy arrays; ``RawModule`` compiles the very
+source CuPy would get, with a few macros (``__global__``, ``__shared__``,
+``blockIdx``...) and a launcher that runs every thread block as real threads
+sharing a barrier (``__syncthreads``), one block after another.  Each CUDA
+twin's result is compared with its xp twin on random inputs.  It checks the
+indexing, the host glue and the arithmetic; it cannot check timing, memory
+coalescing or races between blocks (blocks never run concurrently here).
+"""
+
+import ctypes
+import hashlib
+import pathlib
+import re
+import subprocess
+import sys
+import tempfile
+import types
+
+import numpy
+
+sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+
+from tinyunet import backend  # noqa: E402
+
+SHIM = r"""
+#include <barrier>
+#include <cmath>
+#include <thread>
+#include <vector>
+using std::sqrt;
+struct dim3_ { unsigned x, y, z; };
+thread_local dim3_ threadIdx, blockIdx;
+dim3_ blockDim, gridDim;
+static std::barrier<>* block_barrier;
+static void __syncthreads() { block_barrier->arrive_and_wait(); }
+#define __global__
+#define __restrict__ __restrict
+#define __shared__ static
+template <class F> static void emulate(unsigned gx, unsigned gy, unsigned bx, F f) {
+    blockDim = {bx, 1, 1}; gridDim = {gx, gy, 1};
+    for (unsigned by = 0; by < gy; ++by)
+        for (unsigned bxi = 0; bxi < gx; ++bxi) {
+            std::barrier<> bar(bx);
+            block_barrier = &bar;
+            std::vector<std::thread> threads;
+            for (unsigned t = 0; t < bx; ++t)
+                threads.emplace_back([&, t] { threadIdx = {t, 0, 0}; blockIdx = {bxi, by, 0}; f(); });
+            for (auto& th : threads) th.join();
+        }
+}
+"""
+
+SIGNATURE = re.compile(r'extern "C" __global__ void (\w+)\(([^)]*)\)', re.S)
+
+
+class DevicePointer:
+    def __init__(self, array):
+        self.ptr = array.ctypes.data
+
+
+class FakeArray(numpy.ndarray):
+    """A NumPy array that answers ``.data.ptr`` as a CuPy array does."""
+
+    @property
+    def data(self):
+        return DevicePointer(self)
+
+
+def fake(a):
+    return numpy.asarray(a).view(FakeArray)
+
+
+class EmulatedFunction:
+    def __init__(self, library, name, params):
+        self.function = getattr(library, "launch_" + name)
+        self.params = params
+
+    def __call__(self, grid, block, args):
+        grid = tuple(grid) + (1,) * (2 - len(grid))
+        converted = []
+        for (kind, _), value in zip(self.params, args):
+            if kind == "pointer":
+                assert isinstance(value, numpy.ndarray) and value.flags.c_contiguous, "kernel argument not contiguous"
+                converted.append(ctypes.c_void_p(value.ctypes.data))
+            elif kind == "long long":
+                converted.append(ctypes.c_longlong(int(value)))
+            elif kind == "int":
+                assert isinstance(value, numpy.int32), f"int parameter given {type(value)}"
+                converted.append(ctypes.c_int(int(value)))
+            elif kind == "double":
+                assert isinstance(value, float), f"double parameter given {type(value)}"
+                converted.append(ctypes.c_double(value))
+            else:
+                raise TypeError(kind)
+        assert len(converted) == len(self.params), "wrong number of kernel arguments"
+        self.function(ctypes.c_uint(grid[0]), ctypes.c_uint(grid[1]), ctypes.c_uint(block[0]), *converted)
+
+
+class RawModule:
+    """cupy.RawModule's stand-in: g++ builds the source with the shim and a launcher per kernel."""
+
+    cache = {}
+
+    def __init__(self, code, options=()):
+        self.signatures = {}
+        wrappers = []
+        for name, params in SIGNATURE.findall(code):
+            parsed = []
+            for param in params.split(","):
+                param = " ".join(param.split())
+                argname = param.split()[-1]
+                kind = "pointer" if "*" in param else " ".join(param.split()[:-1])
+                parsed.append((kind, argname))
+            self.signatures[name] = parsed
+            names = ", ".join(p[1] for p in parsed)
+            wrappers.append(f'extern "C" void launch_{name}(unsigned gx, unsigned gy, unsigned bx, {params}) '
+                            f'{{ emulate(gx, gy, bx, [&] {{ {name}({names}); }}); }}')
+        source = SHIM + code + "\n" + "\n".join(wrappers)
+        key = hashlib.sha1(source.encode()).hexdigest()
+        if key not in self.cache:
+            folder = pathlib.Path(tempfile.mkdtemp(prefix="tinyunet_emulate_"))
+            (folder / "k.cpp").write_text(source)
+            subprocess.run(["g++", "-std=c++20", "-O1", "-shared", "-fPIC", "-pthread", "-w", str(folder / "k.cpp"),
+                            "-o", str(folder / "k.so")], check=True)
+            self.cache[key] = ctypes.CDLL(str(folder / "k.so"))
+        self.library = self.cache[key]
+
+    def get_function(self, name):
+        return EmulatedFunction(self.library, name, self.signatures[name])
+
+
+def _wrap(function):
+    return lambda *args, **kwargs: fake(function(*args, **kwargs))
+
+
+fake_cupy = types.SimpleNamespace(
+    RawModule=RawModule, uint8=numpy.uint8, float64=numpy.float64, ndarray=FakeArray,
+    empty=_wrap(numpy.empty), empty_like=_wrap(numpy.empty_like), zeros=_wrap(numpy.zeros),
+    asarray=_wrap(numpy.ascontiguousarray), ascontiguousarray=_wrap(numpy.ascontiguousarray))
+
+
+def install():
+    """Make tinyunet's kernels see FakeArrays as CuPy arrays."""
+    backend._load_cupy = lambda: (fake_cupy, None)
+    plain = backend.get_array_module
+    backend.get_array_module = lambda *arrays: (
+        fake_cupy if any(isinstance(a, FakeArray) for a in arrays) else plain(*arrays))
+
+
+def check(name, got, want, rtol, atol=0.0):
+    got, want = numpy.asarray(got), numpy.asarray(want)
+    ok = got.shape == want.shape and numpy.allclose(got, want, rtol=rtol, atol=atol)
+    error = float(numpy.max(numpy.abs(got.astype(float) - want.astype(float)))) if got.shape == want.shape else None
+    print(f"{'ok    ' if ok else 'FAILED'} {name}  max abs diff {error}")
+    return ok
+
+
+def main():
+    install()
+    from tinyunet.kernels import adam, conv, normalization, pooling
+    from tinyunet.layers.conv import conv_geometry
+
+    rng = numpy.random.default_rng(0)
+    results = []
+    for dtype in ("float32", "float64"):
+        tol = 1e-5 if dtype == "float32" else 1e-12
+        for shape, k, s, padding in [((2, 9, 9, 1), (5, 5), (1, 1), "same"), ((2, 6, 6, 3), (3, 3), (1, 1), "same"),
+                                     ((2, 4, 4, 5), (2, 2), (2, 2), "same"), ((2, 9, 7, 3), (3, 2), (2, 3), "valid"),
+                                     ((1, 7, 10, 2), (4, 3), (2, 2), "same")]:
+            out, pads = conv_geometry(shape[1:3], k, s, padding)
+            x = rng.standard_normal(shape).astype(dtype)
+            results.append(check(f"im2col {dtype} {shape} k{k} s{s} {padding}",
+                                 conv.im2col_cuda(fake(x), k, s, pads, out), conv.im2col_xp(x, k, s, pads, out), 0))
+            c = rng.standard_normal((shape[0], *out, *k, shape[3])).astype(dtype)
+            results.append(check(f"col2im {dtype} {shape} k{k} s{s} {padding}",
+                                 conv.col2im_cuda(fake(c), shape[1:3], s, pads),
+                                 conv.col2im_xp(c, shape[1:3], s, pads), tol, tol))
+        for shape, p, s in [((2, 8, 8, 3), (2, 2), (2, 2)), ((2, 7, 9, 3), (3, 3), (2, 2)), ((1, 9, 9, 2), (2, 3), (3, 2))]:
+            for x in (rng.standard_normal(shape).astype(dtype), rng.integers(0, 3, size=shape).astype(dtype)):
+                y, argmax = pooling.max_pool_cuda(fake(x), p, s)
+                y2, argmax2 = pooling.max_pool_xp(x, p, s)
+                results.append(check(f"max_pool {dtype} {shape} p{p} s{s}", y, y2, 0))
+                results.append(check(f"max_pool argmax {dtype} {shape}", argmax.astype(int), argmax2, 0))
+                dy = rng.standard_normal(y.shape).astype(dtype)
+                results.append(check(f"max_pool_backward {dtype} {shape}",
+                                     pooling.max_pool_backward_cuda(fake(dy), argmax, shape, p, s),
+                                     pooling.max_pool_backward_xp(dy, argmax2, shape, p, s), tol))
+        for shape, loc in [((2, 4, 4, 3), 0.0), ((3, 40, 40, 4), 1000.0), ((1, 1, 1, 5), 2.0)]:
+            x = (loc + rng.standard_normal(shape)).astype(dtype)
+            xhat, sigma, d = normalization.layer_norm_cuda(fake(x), 1e-7)
+            ref = normalization.layer_norm_xp(x.astype("float64"), 1e-7)
+            ntol = 2e-4 if dtype == "float32" else 1e-10
+            results.append(check(f"layer_norm {dtype} {shape} mean {loc}", xhat, ref[0], ntol, ntol))
+            results.append(check(f"layer_norm sigma {dtype} {shape}", sigma, ref[1], ntol))
+            g = rng.standard_normal(shape).astype(dtype)
+            dx = normalization.layer_norm_backward_cuda(fake(g), xhat, sigma, d)
+            want = normalization.layer_norm_backward_xp(g.astype("float64"), *ref)
+            results.append(check(f"layer_norm_backward {dtype} {shape}", dx, want, ntol * 10,
+                                 ntol * 10 * float(numpy.abs(want).max())))
+        xc = numpy.full((2, 3, 3, 2), 7.0, dtype)
+        xhat, sigma, d = normalization.layer_norm_cuda(fake(xc), 1e-7)
+        results.append(check(f"layer_norm constant sample {dtype}", xhat, numpy.zeros_like(xc), 0))
+        shapes = [(3, 3, 2, 4), (4,), (1,), (2, 2, 4, 3)]
+        state = {}
+        for which in ("cuda", "xp"):
+            r = numpy.random.default_rng(5)
+            params = [r.standard_normal(sh).astype(dtype) for sh in shapes]
+            ms, vs = [numpy.zeros(sh, dtype) for sh in shapes], [numpy.zeros(sh, dtype) for sh in shapes]
+            if which == "cuda":
+                params, ms, vs = [fake(a) for a in params], [fake(a) for a in ms], [fake(a) for a in vs]
+            for step in (1, 2, 3):
+                grads = [r.standard_normal(sh).astype(dtype) for sh in shapes]
+                if which == "cuda":
+                    adam.adam_update_all_cuda(params, [fake(g) for g in grads], ms, vs, step, 1e-3, 0.9, 0.999, 1e-7)
+                else:
+                    adam.adam_update_all_xp(params, grads, ms, vs, step, 1e-3, 0.9, 0.999, 1e-7)
+            state[which] = params + ms + vs
+        for i, (a, b) in enumerate(zip(state["cuda"], state["xp"])):
+            results.append(check(f"adam {dtype} tensor {i}", a, b, tol, 1e-7))
+    print(f"{sum(results)} of {len(results)} emulated CUDA results match their xp twins")
+    return 0 if all(results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
