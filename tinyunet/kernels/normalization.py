@@ -28,7 +28,8 @@ def layer_norm_xp(x, epsilon):
     centred = x - mu
     sigma = xp.sqrt((centred * centred).mean(axis=axes, keepdims=True))
     denominator = sigma + epsilon
-    return centred / denominator, sigma, denominator
+    centred /= denominator          # in place: xhat reuses the buffer of x - mu
+    return centred, sigma, denominator
 
 
 def layer_norm_backward_xp(g, xhat, sigma, denominator):
@@ -39,7 +40,9 @@ def layer_norm_backward_xp(g, xhat, sigma, denominator):
     gx_mean = (g * xhat).mean(axis=axes, keepdims=True)
     # a constant sample (sigma == 0, so xhat == 0) has no path through the std
     safe_sigma = xp.where(sigma > 0, sigma, 1)
-    return (g - g_mean) / denominator - xhat * gx_mean / safe_sigma
+    dx = (g - g_mean) / denominator
+    dx -= xhat * (gx_mean / safe_sigma)     # the per-sample factor first: one full-size product
+    return dx
 
 
 # --- CUDA twins ---

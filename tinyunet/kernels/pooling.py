@@ -5,8 +5,9 @@
     dx[n, oh * sh + i, ow * sw + j, c] += dy[n, oh, ow, c]   where i * pw + j == argmax
 
 so each window's gradient goes to exactly one element, even with ties (as PyTorch).
-The CUDA twins keep argmax as uint8 (one byte per output) and compute dx by a
-gather: each input pixel looks at the windows that contain it, with no atomics.
+argmax is kept as uint8 (one byte per output; at most 256 window positions).  The
+CUDA twin of the backward pass is a gather: each input pixel looks at the windows
+that contain it, with no atomics.
 """
 
 import functools
@@ -18,22 +19,29 @@ from . import _cuda
 from ._cuda import ctype, launch, on_gpu
 
 
-def windows_xp(x, pool_size, strides, out_size):
-    """(N, Ho, Wo, ph * pw, C): every window's values, in row-major window order."""
-    xp = backend.get_array_module(x)
-    (ph, pw), (sh, sw), (ho, wo) = pool_size, strides, out_size
-    return xp.stack([x[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
-                     for i in range(ph) for j in range(pw)], axis=3)
+def window_xp(x, i, j, pool_size, strides, out_size):
+    """(N, Ho, Wo, C) view: the entry at position (i, j) of every window."""
+    (sh, sw), (ho, wo) = strides, out_size
+    return x[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
 
 
 def max_pool_xp(x, pool_size, strides):
-    """(y, argmax) of max pooling x (N, H, W, C) with 'valid' windows; both (N, Ho, Wo, C)."""
+    """(y, argmax) of max pooling x (N, H, W, C) with 'valid' windows; both (N, Ho, Wo, C),
+    argmax as uint8 (int32 beyond 256 window positions): the window position i * pw + j.
+
+    One pass per window position over strided views: an entry replaces the running
+    maximum only when strictly greater, so ties keep the first maximum in row-major order.
+    """
     xp = backend.get_array_module(x)
     (ph, pw), (sh, sw) = pool_size, strides
     out_size = ((x.shape[1] - ph) // sh + 1, (x.shape[2] - pw) // sw + 1)
-    win = windows_xp(x, pool_size, strides, out_size)
-    argmax = win.argmax(axis=3)       # argmax returns the first maximum: ties go to one element
-    return xp.take_along_axis(win, argmax[:, :, :, None, :], axis=3)[:, :, :, 0, :], argmax
+    y = window_xp(x, 0, 0, pool_size, strides, out_size).copy()
+    argmax = xp.zeros(y.shape, dtype=xp.uint8 if ph * pw <= 256 else xp.int32)
+    for position in range(1, ph * pw):
+        v = window_xp(x, position // pw, position % pw, pool_size, strides, out_size)
+        xp.copyto(argmax, position, where=v > y)
+        xp.maximum(y, v, out=y)
+    return y, argmax
 
 
 def max_pool_backward_xp(dy, argmax, in_shape, pool_size, strides):
@@ -45,7 +53,7 @@ def max_pool_backward_xp(dy, argmax, in_shape, pool_size, strides):
     for i in range(ph):
         for j in range(pw):
             # += because windows overlap when strides < pool_size
-            dx[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :] += dy * (argmax == i * pw + j)
+            window_xp(dx, i, j, pool_size, strides, (ho, wo))[...] += dy * (argmax == i * pw + j)
     return dx
 
 
@@ -127,7 +135,7 @@ def _pool_kernel(template, name, dtype, dims):
 
 
 def max_pool_cuda(x, pool_size, strides):
-    """max_pool_xp as one CUDA kernel; argmax comes back as uint8."""
+    """max_pool_xp as one CUDA kernel: each thread scans one window."""
     cupy = backend.get_array_module(x)
     x = cupy.ascontiguousarray(x)
     n, h, w, c = x.shape
@@ -141,7 +149,7 @@ def max_pool_cuda(x, pool_size, strides):
 
 
 def max_pool_backward_cuda(dy, argmax, in_shape, pool_size, strides):
-    """max_pool_backward_xp as one CUDA gather kernel (argmax must be uint8)."""
+    """max_pool_backward_xp as one CUDA gather kernel."""
     cupy = backend.get_array_module(dy)
     dy = cupy.ascontiguousarray(dy)
     n, h, w, c = in_shape
@@ -161,7 +169,7 @@ def max_pool(x, pool_size, strides):
 
 
 def max_pool_backward(dy, argmax, in_shape, pool_size, strides):
-    """max_pool_backward_xp, or its CUDA twin when the forward pass ran on CUDA (uint8 argmax)."""
+    """max_pool_backward_xp, or its CUDA twin for CuPy arrays when fast kernels are on."""
     if on_gpu(dy) and argmax.dtype == numpy.uint8:
         return max_pool_backward_cuda(dy, argmax, in_shape, pool_size, strides)
     return max_pool_backward_xp(dy, argmax, in_shape, pool_size, strides)
