@@ -59,7 +59,7 @@ class LessonConfig:
 CONFIGS = {
     "tiny": LessonConfig("tiny", image_size=32, n_subjects=6, epochs=2, batch_size=8, learning_rate=1e-3,
                          n_show=2, slices_per_subject=(4, 6), about="seconds: for the test suite"),
-    "cpu": LessonConfig("cpu", image_size=64, n_subjects=24, epochs=12, batch_size=8, learning_rate=1e-3,
+    "cpu": LessonConfig("cpu", image_size=96, n_subjects=32, epochs=12, batch_size=8, learning_rate=1e-3,
                         about="a laptop: minutes on 2 CPU cores"),
     "gpu": LessonConfig("gpu", image_size=256, n_subjects=82, epochs=15, batch_size=16, learning_rate=1e-4,
                         about="the article: 256 x 256, 82 subjects, batch 16, 15 epochs, Adam 1e-4"),
@@ -221,4 +221,7 @@ def load_data(run):
             parts[name] = Split(images, data[f"{name}_masks"].astype(numpy.float32),
                                 [str(n) for n in data[f"{name}_names"]], subjects)
         source = str(data["source"])
+    if run.args.data and source != f"folders:{run.args.data}":
+        raise SystemExit(f"{run.path('data.npz')} holds data from {source}, not {run.args.data}: "
+                         "use another --out for other data")
     return Splits(**parts), source

@@ -420,9 +420,10 @@ def figure3_loss(history, title="Figure 3. Dice loss per epoch", path=None):
         _centred_text(draw, (px, box[3] + 8), str(e), tick_font)
     draw.rectangle(box, outline=BLACK)
     _centred_text(draw, ((box[0] + box[2]) / 2, height - 34), "epoch", label_font)
-    ylabel = Image.new("RGB", (300, 22), WHITE)
-    ImageDraw.Draw(ylabel).text((0, 0), "Dice loss (1 - Dice)", font=label_font, fill=BLACK)
-    ylabel = ylabel.crop(ylabel.getbbox() if False else (0, 0, 160, 22)).rotate(90, expand=True)
+    text = "Dice loss (1 - Dice)"
+    ylabel = Image.new("RGB", (int(_text_width(draw, text, label_font)) + 2, 22), WHITE)
+    ImageDraw.Draw(ylabel).text((0, 0), text, font=label_font, fill=BLACK)
+    ylabel = ylabel.rotate(90, expand=True)             # read bottom to top, as on any plot
     image.paste(ylabel, (12, int((box[1] + box[3]) / 2 - ylabel.height / 2)))
     _centred_text(draw, (width / 2, 16), title, font(20))
 
@@ -489,16 +490,18 @@ def figure4_predictions(images, masks, predictions, threshold=0.5, names=None,
     """
     images, masks, predictions = (numpy.asarray(a) for a in (images, masks, predictions))
     n, h, w = images.shape[:3]
-    scale = max(1, panel // max(h, w))
+    scale = max(1, round(panel / max(h, w)))
     ph, pw = h * scale, w * scale
     gap, left, top, label_h = 16, 16, 78, 24
     binary = (predictions > threshold).astype(numpy.float32)
     dices = metrics.dice_per_image(masks.reshape(n, h, w, -1), binary.reshape(n, h, w, -1))
-    width = left * 2 + 2 * pw + gap
+    title_font = font(17)
+    width = max(left * 2 + 2 * pw + gap, int(title_font.getlength(title)) + 2 * left)
+    left = (width - 2 * pw - gap) // 2
     height = top + n * (ph + label_h + gap) + 8
     figure = Image.new("RGB", (width, height), WHITE)
     draw = ImageDraw.Draw(figure)
-    _centred_text(draw, (width / 2, 12), title, font(17))
+    _centred_text(draw, (width / 2, 12), title, title_font)
     head = font(15)
     _centred_text(draw, (left + pw / 2, top - 26), "ground truth", head)
     _centred_text(draw, (left + pw + gap + pw / 2, top - 26), "prediction (> %g)" % threshold, head)
