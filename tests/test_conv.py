@@ -373,3 +373,50 @@ def test_backward_checks_its_gradient(xp):
     conv.forward(backend.to_device(numpy.zeros((1, 4, 4, 1))))
     with pytest.raises(ValueError, match=r"c: .*\(1, 4, 4, 3\).*\(1, 4, 4, 2\)"):
         conv.backward(backend.to_device(numpy.zeros((1, 4, 4, 3))))
+
+
+@pytest.mark.parametrize("cls", [Conv2D, Conv2DTranspose])
+@pytest.mark.parametrize("strides", [1, 2])
+def test_batch_slicing_of_im2col_changes_nothing(xp, monkeypatch, cls, strides):
+    """A tiny COLS_BUDGET forces one image per im2col matrix: results equal the one-shot ones."""
+    from tinyunet.layers import conv as conv_module
+    layer = cls(3, 3, strides=strides, activation="relu", seed=0)
+    layer.build((5, 6, 6, 4), dtype="float64")
+    x = backend.to_device(normal_array(1, (5, 6, 6, 4)))
+    dy_shape = layer.output_shape(x.shape)
+    dy = backend.to_device(normal_array(2, dy_shape))
+    y, dx = backend.asnumpy(layer.forward(x)), backend.asnumpy(layer.backward(dy))
+    dk = backend.asnumpy(layer.grads["kernel"])
+    monkeypatch.setattr(conv_module, "COLS_BUDGET", 1)
+    assert len(conv_module.image_chunks(5, 100)) == 5
+    numpy.testing.assert_allclose(backend.asnumpy(layer.forward(x)), y, rtol=1e-12, atol=1e-12)
+    numpy.testing.assert_allclose(backend.asnumpy(layer.backward(dy)), dx, rtol=1e-12, atol=1e-12)
+    numpy.testing.assert_allclose(backend.asnumpy(layer.grads["kernel"]), dk, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("kernel_size,padding", [(3, "same"), (4, "same"), (3, "valid"), (1, "same")])
+def test_stride_one_adjoint_by_flipped_kernel_equals_col2im(xp, kernel_size, padding):
+    """For stride 1 the input gradient is a convolution with the flipped kernel (used when F <= C)."""
+    from tinyunet.layers import conv as conv_module
+    kernel = backend.to_device(normal_array(3, (kernel_size, kernel_size, 6, 2)))
+    dy_shape = (2, 7, 5, 2) if padding == "same" else (2, 7 - kernel_size + 1, 5 - kernel_size + 1, 2)
+    dy = backend.to_device(normal_array(4, dy_shape))
+    flipped = conv_module.conv2d_transpose(dy, kernel, (7, 5), (1, 1), padding)     # F=2 <= C=6
+    cols = (dy.reshape(-1, 2) @ kernel.reshape(-1, 2).T).reshape(dy_shape[:3] + (kernel_size, kernel_size, 6))
+    _, pads = conv_module.conv_geometry((7, 5), (kernel_size, kernel_size), (1, 1), padding)
+    reference = conv_module.kernels.col2im(cols, (7, 5), (1, 1), pads)
+    numpy.testing.assert_allclose(backend.asnumpy(flipped), backend.asnumpy(reference), rtol=1e-12, atol=1e-12)
+
+
+def test_input_gradient_can_be_skipped(xp):
+    layer = Conv2D(2, 3, seed=0)
+    layer.build((1, 4, 4, 1), dtype="float64")
+    x = backend.to_device(normal_array(5, (1, 4, 4, 1)))
+    dy = xp.ones((1, 4, 4, 2))
+    layer.forward(x)
+    layer.backward(dy)
+    kernel_grad = backend.asnumpy(layer.grads["kernel"]).copy()
+    layer.input_gradient = False
+    layer.forward(x)
+    assert layer.backward(dy) is None
+    numpy.testing.assert_array_equal(backend.asnumpy(layer.grads["kernel"]), kernel_grad)

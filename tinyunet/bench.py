@@ -67,7 +67,8 @@ def train_step(model, loss, optimizer, x, y):
     """One training step; returns the loss as a 0-d device array (no host synchronisation)."""
     p = model.forward(x, check=False)
     value = loss.forward(y, p)
-    model.backward(loss.backward())
+    # as fit does: no gradient for the images (PyTorch's twin skips it too: x needs no grad)
+    model.backward(loss.backward(), input_gradient=False)
     optimizer.step(model.params, model.grads)
     return value
 

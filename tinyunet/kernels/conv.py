@@ -27,19 +27,17 @@ from ._cuda import ctype, launch, on_gpu
 
 
 def im2col_xp(x, kernel_size, strides, pads, out_size):
-    """(N, H, W, C) -> (N, Ho, Wo, kh, kw, C) by kh * kw strided slices of the padded input.
+    """(N, H, W, C) -> (N, Ho, Wo, kh, kw, C): every window of the padded input, copied once.
 
     pads is ((top, bottom), (left, right)); out_size is (Ho, Wo).
     """
     xp = backend.get_array_module(x)
     (kh, kw), (sh, sw), (ho, wo) = kernel_size, strides, out_size
-    n, _, _, c = x.shape
     xpad = xp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
-    cols = xp.empty((n, ho, wo, kh, kw, c), dtype=x.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            cols[:, :, :, i, j, :] = xpad[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
-    return cols
+    # a view, no copy: windows[n, a, b, c, i, j] = xpad[n, a + i, b + j, c]
+    windows = xp.lib.stride_tricks.sliding_window_view(xpad, (kh, kw), axis=(1, 2))
+    windows = windows[:, :sh * (ho - 1) + 1:sh, :sw * (wo - 1) + 1:sw]     # the strided positions
+    return xp.ascontiguousarray(windows.transpose(0, 1, 2, 4, 5, 3))
 
 
 def col2im_xp(cols, in_size, strides, pads):

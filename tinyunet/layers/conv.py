@@ -8,13 +8,21 @@ transposed convolution is *defined* as that input gradient, so
     conv2d_transpose(y)  = Conv2D.backward (dx)    = Conv2DTranspose.forward
 
 and <conv2d(x, K), y> == <x, conv2d_transpose(y, K)> for every x, y (the tests
-check this).
+check this).  For stride 1 the adjoint is itself a convolution: with the
+kernel flipped in space and its channel axes swapped, over mirrored padding.
+
+im2col's matrix holds kh * kw copies of the input, so it is never kept between
+forward and backward (backward rebuilds it from x) and is built for a few
+images at a time: memory stays bounded at any batch size.
 """
 
-from .. import initializers, kernels
+from .. import backend, initializers, kernels
 from ..shapes import as_pair, check_padding, conv_output_size, conv_transpose_output_size, padding_amounts
 from .activations import activate, activation_backward, check_activation
 from .base import Layer
+
+# The largest im2col matrix built at once, in elements (256 MiB of float32).
+COLS_BUDGET = 2 ** 26
 
 
 def conv_geometry(in_size, kernel_size, strides, padding):
@@ -24,30 +32,73 @@ def conv_geometry(in_size, kernel_size, strides, padding):
     return out, pads
 
 
-def conv2d(x, kernel, strides, padding):
-    """Cross-correlation y = im2col(x) @ K of x (N, H, W, C) with K (kh, kw, C, F).
+def image_chunks(n, elements_per_image):
+    """[(start, stop), ...] slices of a batch of n whose im2col matrices fit COLS_BUDGET."""
+    step = max(1, COLS_BUDGET // max(elements_per_image, 1))
+    return [(start, min(start + step, n)) for start in range(0, n, step)]
 
-    Returns (y, cols): y is (N, Ho, Wo, F) and cols the (N * Ho * Wo, kh * kw * C)
-    matrix of windows, which the kernel gradient needs.
-    """
+
+def _joined(parts):
+    return parts[0] if len(parts) == 1 else backend.get_array_module(parts[0]).concatenate(parts, axis=0)
+
+
+def convolve(x, kernel, strides, pads, out_size):
+    """y[n, oh, ow, :] = im2col(x)[n, oh, ow] @ K.reshape(kh * kw * C, F), over explicit pads."""
     kh, kw, c, f = kernel.shape
-    n, h, w, _ = x.shape
-    (ho, wo), pads = conv_geometry((h, w), (kh, kw), strides, padding)
-    cols = kernels.im2col(x, (kh, kw), strides, pads, (ho, wo)).reshape(n * ho * wo, kh * kw * c)
-    y = cols @ kernel.reshape(kh * kw * c, f)
-    return y.reshape(n, ho, wo, f), cols
+    n = x.shape[0]
+    ho, wo = out_size
+    k2 = kernel.reshape(kh * kw * c, f)
+    if (kh, kw) == (1, 1) and strides == (1, 1) and pads == ((0, 0), (0, 0)):
+        return (x.reshape(-1, c) @ k2).reshape(n, ho, wo, f)   # a 1x1 window is the pixel itself
+    parts = []
+    for start, stop in image_chunks(n, ho * wo * kh * kw * c):
+        cols = kernels.im2col(x[start:stop], (kh, kw), strides, pads, out_size)
+        parts.append((cols.reshape(-1, kh * kw * c) @ k2).reshape(stop - start, ho, wo, f))
+    return _joined(parts)
+
+
+def conv2d(x, kernel, strides, padding):
+    """Cross-correlation of x (N, H, W, C) with K (kh, kw, C, F): y (N, Ho, Wo, F), no bias."""
+    out_size, pads = conv_geometry(x.shape[1:3], kernel.shape[:2], strides, padding)
+    return convolve(x, kernel, strides, pads, out_size)
+
+
+def conv2d_kernel_grad(x, dy, kernel_shape, strides, padding):
+    """dL/dK of conv2d: im2col(x)^T @ dL/dy, summed over slices of the batch."""
+    kh, kw, c, f = kernel_shape
+    n = x.shape[0]
+    out_size, pads = conv_geometry(x.shape[1:3], (kh, kw), strides, padding)
+    grad = 0
+    for start, stop in image_chunks(n, out_size[0] * out_size[1] * kh * kw * c):
+        cols = kernels.im2col(x[start:stop], (kh, kw), strides, pads, out_size).reshape(-1, kh * kw * c)
+        grad = grad + cols.T @ dy[start:stop].reshape(-1, f)
+    return grad.reshape(kernel_shape)
+
+
+def flip_kernel(kernel):
+    """K'[i, j, f, c] = K[kh-1-i, kw-1-j, c, f]: the kernel of a stride-1 convolution's adjoint."""
+    return backend.get_array_module(kernel).ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2))
 
 
 def conv2d_transpose(y, kernel, in_size, strides, padding):
-    """The adjoint of conv2d: x = col2im(y @ K^T), from y (N, Ho, Wo, F) to (N, H, W, C).
+    """The adjoint of conv2d: from y (N, Ho, Wo, F) back to (N, H, W, C), in_size = (H, W).
 
-    in_size is the (H, W) of the convolution's input, i.e. of this output.
+    In general x = col2im(y @ K^T).  For stride 1 it is the convolution of y with
+    flip_kernel(K) over pads (kh-1-top, kh-1-bottom), (kw-1-left, kw-1-right),
+    whose im2col matrix has F channels instead of C: the cheaper way when F <= C.
     """
     kh, kw, c, f = kernel.shape
     n, ho, wo, _ = y.shape
     _, pads = conv_geometry(in_size, (kh, kw), strides, padding)
-    cols = y.reshape(n * ho * wo, f) @ kernel.reshape(kh * kw * c, f).T
-    return kernels.col2im(cols.reshape(n, ho, wo, kh, kw, c), in_size, strides, pads)
+    if strides == (1, 1) and f <= c:
+        mirrored = ((kh - 1 - pads[0][0], kh - 1 - pads[0][1]), (kw - 1 - pads[1][0], kw - 1 - pads[1][1]))
+        return convolve(y, flip_kernel(kernel), strides, mirrored, tuple(in_size))
+    k2t = kernel.reshape(kh * kw * c, f).T
+    parts = []
+    for start, stop in image_chunks(n, ho * wo * kh * kw * c):
+        cols = y[start:stop].reshape(-1, f) @ k2t
+        parts.append(kernels.col2im(cols.reshape(stop - start, ho, wo, kh, kw, c), in_size, strides, pads))
+    return _joined(parts)
 
 
 class _Conv(Layer):
@@ -70,6 +121,8 @@ class _Conv(Layer):
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
         self.y = None
+        # False skips dL/dx in backward (returns None): a network's first layer has no use for it
+        self.input_gradient = True
 
     def make_params(self, input_shape):
         kh, kw = self.kernel_size
@@ -104,7 +157,8 @@ class Conv2D(_Conv):
                computed as  z = im2col(x) @ K.reshape(kh*kw*C, F)
     Backward:  dL/dz = dL/dy * act'(z)
                dL/dK = im2col(x)^T @ dL/dz             dL/db[f] = sum_{n, oh, ow} dL/dz[n, oh, ow, f]
-               dL/dx = col2im(dL/dz @ K^T)             (= conv2d_transpose: the transposed convolution)
+               dL/dx = col2im(dL/dz @ K^T)             (= conv2d_transpose: the transposed convolution;
+                                                        for stride 1, conv2d with the flipped kernel)
     Shapes:    x (N, H, W, C) -> y (N, Ho, Wo, F), kernel (kh, kw, C, F), bias (F,)
                Ho = ceil(H / sh) for "same", floor((H - kh) / sh) + 1 for "valid" (same for W)
     Keras:     keras.layers.Conv2D(filters, kernel_size, strides, padding, activation,
@@ -132,16 +186,17 @@ class Conv2D(_Conv):
         if min(self.output_shape(x.shape)[1:3]) < 1:
             raise ValueError(f"{self.name}: input {tuple(x.shape)} is smaller than the kernel "
                              f"{self.kernel_size} with 'valid' padding")
-        z, self.cols = conv2d(x, self.params["kernel"], self.strides, self.padding)
-        self.in_size = x.shape[1:3]
-        self.y = self.add_bias_and_activate(z)
+        self.x = x
+        self.y = self.add_bias_and_activate(conv2d(x, self.params["kernel"], self.strides, self.padding))
         return self.y
 
     def backward(self, dy):
         dz = self.activation_and_bias_backward(dy)
         kernel = self.params["kernel"]
-        self.grads["kernel"] = (self.cols.T @ dz.reshape(-1, self.filters)).reshape(kernel.shape)
-        return conv2d_transpose(dz, kernel, self.in_size, self.strides, self.padding)
+        self.grads["kernel"] = conv2d_kernel_grad(self.x, dz, kernel.shape, self.strides, self.padding)
+        if not self.input_gradient:
+            return None
+        return conv2d_transpose(dz, kernel, self.x.shape[1:3], self.strides, self.padding)
 
 
 class Conv2DTranspose(_Conv):
@@ -198,6 +253,8 @@ class Conv2DTranspose(_Conv):
     def backward(self, dy):
         dz = self.activation_and_bias_backward(dy)
         kernel = self.params["kernel"]
-        dx, cols = conv2d(dz, kernel, self.strides, self.padding)
-        self.grads["kernel"] = (cols.T @ self.x.reshape(-1, self.x.shape[-1])).reshape(kernel.shape)
-        return dx
+        # dz plays the convolution's input and x its output: K is (kh, kw, F, C) = (kh, kw, in, out)
+        self.grads["kernel"] = conv2d_kernel_grad(dz, self.x, kernel.shape, self.strides, self.padding)
+        if not self.input_gradient:
+            return None
+        return conv2d(dz, kernel, self.strides, self.padding)

@@ -274,7 +274,7 @@ def fit(model, x, y, validation_data=None, epochs=15, batch_size=16, optimizer=N
             p = model.forward(xb, check=False)
             losses[step] = loss.forward(yb, p)
             dices[step] = dice_coefficient(yb, p)
-            model.backward(loss.backward())
+            model.backward(loss.backward(), input_gradient=False)
             optimizer.step(model.params, model.grads)
             if (step + 1) % every == 0 or step + 1 == steps:
                 seen = backend.asnumpy(losses[:step + 1])

@@ -219,8 +219,14 @@ class UNet:
             h = _forward(level.conv, h)
         return self.output.forward(h)
 
-    def backward(self, dy):
-        """dL/dx from dL/dy (the loss's gradient); fills every layer's ``grads``."""
+    def backward(self, dy, input_gradient=True):
+        """dL/dx from dL/dy (the loss's gradient); fills every layer's ``grads``.
+
+        ``input_gradient=False`` skips dL/dx, which training never uses (the first
+        convolution then returns None): ``fit`` passes it, as PyTorch skips the
+        gradient of an input that does not require one.
+        """
+        self.layers[0].input_gradient = input_gradient
         dh = self.output.backward(dy)
         dskips = []                                 # filled shallowest level first
         for level in reversed(self.up):             # shallowest up level first: the reverse of forward
