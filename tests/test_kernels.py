@@ -308,3 +308,27 @@ def test_unet_training_step_with_fast_kernels_on_and_off(cupy):
     # so a near-zero gradient whose sign differs may move it the other way: 2 steps x 2 x 1e-3
     for key in params_slow:
         numpy.testing.assert_allclose(params_fast[key], params_slow[key], rtol=0, atol=4.1e-3)
+
+
+@pytest.mark.parametrize("activation", ["linear", "relu", "sigmoid"])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_bias_activation_xp_is_add_then_activate(activation, with_bias, rng):
+    from tinyunet.layers.activations import activate
+    z = normal(rng, (2, 3, 4, 5), "float64") * 50
+    bias = normal(rng, (5,), "float64") if with_bias else None
+    expected = activate(activation, z + (bias if with_bias else 0))
+    close(kernels.bias_activation(z.copy(), bias, activation), expected, rtol=1e-15)
+
+
+@pytest.mark.parametrize("activation", ["linear", "relu", "sigmoid"])
+@pytest.mark.parametrize("with_bias", [True, False])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.gpu
+@needs_gpu
+def test_bias_activation_cuda_matches_xp(cupy, activation, with_bias, dtype, rng):
+    from tinyunet.kernels import activation as module
+    z = cupy.asarray(normal(rng, (3, 17, 9, 7), dtype) * 30)
+    bias = cupy.asarray(normal(rng, (7,), dtype)) if with_bias else None
+    expected = module.bias_activation_xp(z.copy(), bias, activation)
+    got = module.bias_activation(z.copy(), bias, activation)
+    close(got, expected, rtol=1e-6 if dtype == "float32" else 1e-14, atol=1e-7)

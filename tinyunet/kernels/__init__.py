@@ -6,6 +6,7 @@ the same signature.
     pooling.py         max_pool, max_pool_backward           (MaxPooling2D)
     normalization.py   layer_norm, layer_norm_backward       (LayerNormalization)
     adam.py            adam_update_all                       (optimizers.Adam)
+    activation.py      bias_activation                       (the convolutions' epilogue)
     _cuda.py           compiling and launching the CUDA twins
 
 Each public routine here is a dispatcher: it runs the CUDA twin when given
@@ -32,10 +33,11 @@ def set_fast(enabled):
 
 
 # after the switch they read
+from .activation import bias_activation  # noqa: E402
 from .adam import adam_update_all  # noqa: E402
 from .conv import col2im, im2col  # noqa: E402
 from .normalization import layer_norm, layer_norm_backward  # noqa: E402
 from .pooling import max_pool, max_pool_backward  # noqa: E402
 
-__all__ = ["fast_enabled", "set_fast", "im2col", "col2im", "max_pool", "max_pool_backward",
+__all__ = ["fast_enabled", "set_fast", "bias_activation", "im2col", "col2im", "max_pool", "max_pool_backward",
            "layer_norm", "layer_norm_backward", "adam_update_all"]

@@ -18,7 +18,7 @@ images at a time: memory stays bounded at any batch size.
 
 from .. import backend, initializers, kernels
 from ..shapes import as_pair, check_padding, conv_output_size, conv_transpose_output_size, padding_amounts
-from .activations import activate, activation_backward, check_activation
+from .activations import activation_backward, check_activation
 from .base import Layer
 
 # The largest im2col matrix built at once, in elements (256 MiB of float32).
@@ -132,9 +132,8 @@ class _Conv(Layer):
         return params
 
     def add_bias_and_activate(self, z):
-        if self.use_bias:
-            z += self.params["bias"]
-        return activate(self.activation, z)
+        """act(z + bias), in place on the fresh convolution output z (one pass on the GPU)."""
+        return kernels.bias_activation(z, self.params["bias"] if self.use_bias else None, self.activation)
 
     def activation_and_bias_backward(self, dy):
         """dL/dz from dL/dy through the fused activation; fills grads['bias']."""
