@@ -125,3 +125,10 @@ def test_main_checks_every_layer_and_loss(capsys):
                  "ReLU", "Sigmoid", "Concatenate", "DiceLoss", "BinaryCrossentropy"):
         assert name in out
     assert out.rstrip().endswith("every gradient agrees")
+
+
+def test_projection_is_not_the_users_input_drawn_from_the_same_seed():
+    """LayerNorm is scale-invariant: its gradient along x itself is 0, so w == x would hide errors."""
+    from tinyunet.layers import LayerNormalization
+    x = numpy.random.default_rng(0).standard_normal((2, 3, 3, 2))
+    assert gradcheck(LayerNormalization(), x, seed=0).ok
