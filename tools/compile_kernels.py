@@ -18,7 +18,7 @@ import numpy
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from tinyunet.kernels import _cuda, adam, conv, normalization, pooling  # noqa: E402
+from tinyunet.kernels import _cuda, adam, conv, direct_conv, normalization, pooling  # noqa: E402
 
 SOURCES = {}
 
@@ -44,6 +44,14 @@ def build_all():
             for mode in (0, 1):
                 normalization._norm_kernels.__wrapped__(dt, m, mode)
         adam._adam_kernel.__wrapped__(dt)
+        # H, W, C, F, KH, KW, PT, PL, HO, WO: up1_conv and its input gradient, up2_conv, down1_conv,
+        # the 1x1 output, a 'valid' odd shape, F = 64
+        for dims in ((256, 256, 16, 8, 3, 3, 1, 1, 256, 256), (256, 256, 8, 16, 3, 3, 1, 1, 256, 256),
+                     (128, 128, 32, 16, 3, 3, 1, 1, 128, 128), (256, 256, 1, 8, 5, 5, 2, 2, 256, 256),
+                     (256, 256, 8, 1, 1, 1, 0, 0, 256, 256), (9, 7, 3, 5, 3, 2, 0, 0, 7, 6),
+                     (12, 12, 4, 64, 3, 3, 1, 1, 12, 12)):
+            direct_conv._forward_kernel.__wrapped__(dt, dims)
+            direct_conv._weight_grad_kernels.__wrapped__(dt, dims)
 
 
 def main():

@@ -160,6 +160,38 @@ def check(name, got, want, rtol, atol=0.0):
     return ok
 
 
+def check_direct_conv(rng, dtype, tol):
+    """The direct convolution's forward and weight gradient (and the adjoint through the forward)."""
+    from tinyunet.kernels import direct_conv
+    from tinyunet.shapes import padding_amounts
+
+    results = []
+    for shape, (kh, kw), f, padding in [((2, 6, 7, 16), (3, 3), 8, "same"), ((2, 9, 9, 1), (5, 5), 8, "same"),
+                                        ((1, 5, 6, 8), (1, 1), 1, "same"), ((2, 6, 6, 32), (3, 3), 16, "same"),
+                                        ((2, 7, 5, 3), (3, 2), 5, "valid"), ((1, 6, 5, 6), (2, 2), 12, "same"),
+                                        ((2, 20, 20, 16), (3, 3), 8, "same"),    # several blocks of partial sums
+                                        ((1, 12, 12, 4), (3, 3), 64, "same")]:   # several dz stages per block
+        pads = tuple(padding_amounts(n, k, 1, padding) for n, k in zip(shape[1:3], (kh, kw)))
+        x = rng.standard_normal(shape).astype(dtype)
+        kernel = rng.standard_normal((kh, kw, shape[3], f)).astype(dtype)
+        label = f"{dtype} {shape} k{(kh, kw)} F{f} {padding}"
+        y = direct_conv.conv2d_direct_xp(x, kernel, pads)
+        out = fake(numpy.full(y.shape, numpy.nan, dtype))
+        results.append(check(f"conv2d_direct {label}", direct_conv.conv2d_direct_cuda(fake(x), fake(kernel), pads, out),
+                             y, tol, tol * float(numpy.abs(y).max())))
+        dz = rng.standard_normal(y.shape).astype(dtype)
+        flipped, adjoint = direct_conv.flip_kernel(kernel), direct_conv.transpose_pads(pads, kh, kw)
+        dx = direct_conv.conv2d_direct_xp(dz, flipped, adjoint)
+        results.append(check(f"conv2d_direct adjoint {label}", direct_conv.conv2d_direct_cuda(fake(dz), fake(flipped), adjoint),
+                             dx, tol, tol * float(numpy.abs(dx).max())))
+        dk = direct_conv.conv2d_weight_grad_direct_xp(x, dz, kernel.shape, pads)
+        out = fake(numpy.full(kernel.shape, numpy.nan, dtype))
+        results.append(check(f"conv2d_weight_grad_direct {label}",
+                             direct_conv.conv2d_weight_grad_direct_cuda(fake(x), fake(dz), kernel.shape, pads, out),
+                             dk, tol, tol * float(numpy.abs(dk).max())))
+    return results
+
+
 def main():
     install()
     from tinyunet.kernels import adam, conv, normalization, pooling
@@ -222,6 +254,7 @@ def main():
             state[which] = params + ms + vs
         for i, (a, b) in enumerate(zip(state["cuda"], state["xp"])):
             results.append(check(f"adam {dtype} tensor {i}", a, b, tol, 1e-7))
+        results += check_direct_conv(rng, dtype, tol)
     print(f"{sum(results)} of {len(results)} emulated CUDA results match their xp twins")
     return 0 if all(results) else 1
 
