@@ -11,9 +11,10 @@ and <conv2d(x, K), y> == <x, conv2d_transpose(y, K)> for every x, y (the tests
 check this).  For stride 1 the adjoint is itself a convolution: with the
 kernel flipped in space and its channel axes swapped, over mirrored padding.
 
-im2col's matrix holds kh * kw copies of the input, so it is never kept between
-forward and backward (backward rebuilds it from x) and is built for a few
-images at a time: memory stays bounded at any batch size.
+im2col's matrix holds kh * kw copies of the input, so it is built for a few
+images at a time when the batch is large (memory stays bounded at any batch
+size); the forward keeps it for the kernel gradient only when the whole batch
+fitted one matrix, and backward rebuilds it otherwise.
 """
 
 from .. import backend, initializers, kernels
@@ -42,30 +43,42 @@ def _joined(parts):
     return parts[0] if len(parts) == 1 else backend.get_array_module(parts[0]).concatenate(parts, axis=0)
 
 
-def convolve(x, kernel, strides, pads, out_size):
-    """y[n, oh, ow, :] = im2col(x)[n, oh, ow] @ K.reshape(kh * kw * C, F), over explicit pads."""
+def convolve(x, kernel, strides, pads, out_size, keep_cols=False):
+    """y[n, oh, ow, :] = im2col(x)[n, oh, ow] @ K.reshape(kh * kw * C, F), over explicit pads.
+
+    With ``keep_cols`` it returns (y, cols): cols is im2col's (N * Ho * Wo, kh * kw * C)
+    matrix when the whole batch fitted one (COLS_BUDGET), for the kernel gradient to
+    reuse, else None (backward then rebuilds it slice by slice).
+    """
     kh, kw, c, f = kernel.shape
     n = x.shape[0]
     ho, wo = out_size
     k2 = kernel.reshape(kh * kw * c, f)
-    if (kh, kw) == (1, 1) and strides == (1, 1) and pads == ((0, 0), (0, 0)):
-        return (x.reshape(-1, c) @ k2).reshape(n, ho, wo, f)   # a 1x1 window is the pixel itself
-    parts = []
-    for start, stop in image_chunks(n, ho * wo * kh * kw * c):
-        cols = kernels.im2col(x[start:stop], (kh, kw), strides, pads, out_size)
-        parts.append((cols.reshape(-1, kh * kw * c) @ k2).reshape(stop - start, ho, wo, f))
-    return _joined(parts)
+    chunks = image_chunks(n, ho * wo * kh * kw * c)
+    parts, cols = [], None
+    for start, stop in chunks:
+        if (kh, kw) == (1, 1) and strides == (1, 1) and pads == ((0, 0), (0, 0)):
+            cols = x[start:stop].reshape(-1, c)     # a 1x1 window is the pixel itself: no copy
+        else:
+            cols = kernels.im2col(x[start:stop], (kh, kw), strides, pads, out_size).reshape(-1, kh * kw * c)
+        parts.append((cols @ k2).reshape(stop - start, ho, wo, f))
+    y = _joined(parts)
+    if keep_cols:
+        return y, cols if len(chunks) == 1 else None
+    return y
 
 
-def conv2d(x, kernel, strides, padding):
+def conv2d(x, kernel, strides, padding, keep_cols=False):
     """Cross-correlation of x (N, H, W, C) with K (kh, kw, C, F): y (N, Ho, Wo, F), no bias."""
     out_size, pads = conv_geometry(x.shape[1:3], kernel.shape[:2], strides, padding)
-    return convolve(x, kernel, strides, pads, out_size)
+    return convolve(x, kernel, strides, pads, out_size, keep_cols)
 
 
-def conv2d_kernel_grad(x, dy, kernel_shape, strides, padding):
-    """dL/dK of conv2d: im2col(x)^T @ dL/dy, summed over slices of the batch."""
+def conv2d_kernel_grad(x, dy, kernel_shape, strides, padding, cols=None):
+    """dL/dK of conv2d: im2col(x)^T @ dL/dy (cols: that matrix, if the forward kept it)."""
     kh, kw, c, f = kernel_shape
+    if cols is not None:
+        return (cols.T @ dy.reshape(-1, f)).reshape(kernel_shape)
     n = x.shape[0]
     out_size, pads = conv_geometry(x.shape[1:3], (kh, kw), strides, padding)
     grad = 0
@@ -186,13 +199,15 @@ class Conv2D(_Conv):
             raise ValueError(f"{self.name}: input {tuple(x.shape)} is smaller than the kernel "
                              f"{self.kernel_size} with 'valid' padding")
         self.x = x
-        self.y = self.add_bias_and_activate(conv2d(x, self.params["kernel"], self.strides, self.padding))
+        z, self.cols = conv2d(x, self.params["kernel"], self.strides, self.padding, keep_cols=True)
+        self.y = self.add_bias_and_activate(z)
         return self.y
 
     def backward(self, dy):
         dz = self.activation_and_bias_backward(dy)
         kernel = self.params["kernel"]
-        self.grads["kernel"] = conv2d_kernel_grad(self.x, dz, kernel.shape, self.strides, self.padding)
+        self.grads["kernel"] = conv2d_kernel_grad(self.x, dz, kernel.shape, self.strides, self.padding,
+                                                  cols=self.cols)
         if not self.input_gradient:
             return None
         return conv2d_transpose(dz, kernel, self.x.shape[1:3], self.strides, self.padding)
@@ -252,8 +267,8 @@ class Conv2DTranspose(_Conv):
     def backward(self, dy):
         dz = self.activation_and_bias_backward(dy)
         kernel = self.params["kernel"]
-        # dz plays the convolution's input and x its output: K is (kh, kw, F, C) = (kh, kw, in, out)
-        self.grads["kernel"] = conv2d_kernel_grad(dz, self.x, kernel.shape, self.strides, self.padding)
-        if not self.input_gradient:
-            return None
-        return conv2d(dz, kernel, self.strides, self.padding)
+        # dz plays the convolution's input and x its output: K is (kh, kw, F, C) = (kh, kw, in, out);
+        # dL/dx and dL/dK share im2col(dz) when it fits one matrix
+        dx, cols = conv2d(dz, kernel, self.strides, self.padding, keep_cols=True)
+        self.grads["kernel"] = conv2d_kernel_grad(dz, self.x, kernel.shape, self.strides, self.padding, cols=cols)
+        return dx if self.input_gradient else None
