@@ -182,7 +182,8 @@ def check_direct_conv(rng, dtype, tol):
         dz = rng.standard_normal(y.shape).astype(dtype)
         flipped, adjoint = direct_conv.flip_kernel(kernel), direct_conv.transpose_pads(pads, kh, kw)
         dx = direct_conv.conv2d_direct_xp(dz, flipped, adjoint)
-        results.append(check(f"conv2d_direct adjoint {label}", direct_conv.conv2d_direct_cuda(fake(dz), fake(flipped), adjoint),
+        results.append(check(f"conv2d_direct adjoint {label}",
+                             direct_conv.conv2d_direct_cuda(fake(dz), fake(flipped), adjoint),
                              dx, tol, tol * float(numpy.abs(dx).max())))
         dk = direct_conv.conv2d_weight_grad_direct_xp(x, dz, kernel.shape, pads)
         out = fake(numpy.full(kernel.shape, numpy.nan, dtype))

@@ -69,7 +69,8 @@ def time_layer(cupy, name, h, w, c, f, k, batch, dtype, reps):
     y_gemm, cols = gemm_forward()
     dz2 = dz.reshape(pixels, f)
     wgrad_gemm = lambda: cols.T @ dz2  # noqa: E731
-    dgrad_gemm = lambda: conv.col2im_cuda((dz2 @ kernel.reshape(depth, f).T).reshape(batch, h, w, k, k, c),  # noqa: E731
+    kernel_t = kernel.reshape(depth, f).T
+    dgrad_gemm = lambda: conv.col2im_cuda((dz2 @ kernel_t).reshape(batch, h, w, k, k, c),  # noqa: E731
                                           (h, w), (1, 1), pads)
     row = {"layer": name, "shape": f"{h}x{w} {c}->{f} {k}x{k}", "cols_MB": cols.nbytes / 2 ** 20,
            "chosen": direct_conv.direct_conv_supported(c, f, k, k, dtype),

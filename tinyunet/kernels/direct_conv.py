@@ -362,7 +362,8 @@ def _weight_grad_kernels(dtype, dims):
     threads = -(-owners * lanes // 32) * 32
     rows = max(_DZ_STAGE_BYTES, kh * kw * c * f * itemsize) // (f * itemsize)
     source = _WEIGHT_GRAD % dict(T=ctype(dtype), H=h, W=w, C=c, F=f, KH=kh, KW=kw, PT=pt, PL=pl, HO=ho, WO=wo,
-                                 CG=cg, VF=_vector(f, itemsize), LANES=lanes, ROWS=rows, BUF=max(rows * f, kh * kw * c * f))
+                                 CG=cg, VF=_vector(f, itemsize), LANES=lanes, ROWS=rows,
+                                 BUF=max(rows * f, kh * kw * c * f))
     return _cuda.compiled(source, "weight_grad_partial"), _cuda.compiled(source, "sum_partials"), threads
 
 
