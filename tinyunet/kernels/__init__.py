@@ -33,6 +33,7 @@ def set_fast(enabled):
 
 
 # after the switch they read
+from ._cuda import on_gpu  # noqa: E402
 from .activation import bias_activation  # noqa: E402
 from .adam import adam_update_all  # noqa: E402
 from .conv import col2im, im2col  # noqa: E402
@@ -41,6 +42,6 @@ from .pooling import max_pool, max_pool_backward  # noqa: E402
 from .direct_conv import (conv2d_direct, conv2d_weight_grad_direct, direct_conv_supported,  # noqa: E402
                           flip_kernel, transpose_pads)
 
-__all__ = ["fast_enabled", "set_fast", "bias_activation", "im2col", "col2im", "max_pool", "max_pool_backward",
+__all__ = ["fast_enabled", "set_fast", "on_gpu", "bias_activation", "im2col", "col2im", "max_pool", "max_pool_backward",
            "layer_norm", "layer_norm_backward", "adam_update_all",
            "conv2d_direct", "conv2d_weight_grad_direct", "direct_conv_supported", "flip_kernel", "transpose_pads"]

@@ -39,6 +39,15 @@ def image_chunks(n, elements_per_image):
     return [(start, min(start + step, n)) for start in range(0, n, step)]
 
 
+def runs_direct(x, kernel_shape, strides):
+    """True when this convolution runs as the GPU's direct kernel instead of im2col + GEMM:
+    stride 1, CuPy arrays with fast kernels on, and a shape where direct is faster
+    (kernels.direct_conv_supported: few channels).  It builds no im2col matrix at all."""
+    kh, kw, c, f = kernel_shape
+    return (tuple(strides) == (1, 1) and kernels.on_gpu(x)
+            and kernels.direct_conv_supported(c, f, kh, kw, x.dtype))
+
+
 def _joined(parts):
     return parts[0] if len(parts) == 1 else backend.get_array_module(parts[0]).concatenate(parts, axis=0)
 
@@ -50,6 +59,9 @@ def convolve(x, kernel, strides, pads, out_size, keep_cols=False):
     matrix when the whole batch fitted one (COLS_BUDGET), for the kernel gradient to
     reuse, else None (backward then rebuilds it slice by slice).
     """
+    if runs_direct(x, kernel.shape, strides):
+        y = kernels.conv2d_direct(x, kernel, pads)
+        return (y, None) if keep_cols else y
     kh, kw, c, f = kernel.shape
     n = x.shape[0]
     ho, wo = out_size
@@ -81,6 +93,8 @@ def conv2d_kernel_grad(x, dy, kernel_shape, strides, padding, cols=None):
         return (cols.T @ dy.reshape(-1, f)).reshape(kernel_shape)
     n = x.shape[0]
     out_size, pads = conv_geometry(x.shape[1:3], (kh, kw), strides, padding)
+    if runs_direct(x, kernel_shape, strides):
+        return kernels.conv2d_weight_grad_direct(x, dy, kernel_shape, pads)
     grad = 0
     for start, stop in image_chunks(n, out_size[0] * out_size[1] * kh * kw * c):
         cols = kernels.im2col(x[start:stop], (kh, kw), strides, pads, out_size).reshape(-1, kh * kw * c)
@@ -88,24 +102,20 @@ def conv2d_kernel_grad(x, dy, kernel_shape, strides, padding, cols=None):
     return grad.reshape(kernel_shape)
 
 
-def flip_kernel(kernel):
-    """K'[i, j, f, c] = K[kh-1-i, kw-1-j, c, f]: the kernel of a stride-1 convolution's adjoint."""
-    return backend.get_array_module(kernel).ascontiguousarray(kernel[::-1, ::-1].transpose(0, 1, 3, 2))
-
-
 def conv2d_transpose(y, kernel, in_size, strides, padding):
     """The adjoint of conv2d: from y (N, Ho, Wo, F) back to (N, H, W, C), in_size = (H, W).
 
     In general x = col2im(y @ K^T).  For stride 1 it is the convolution of y with
-    flip_kernel(K) over pads (kh-1-top, kh-1-bottom), (kw-1-left, kw-1-right),
-    whose im2col matrix has F channels instead of C: the cheaper way when F <= C.
+    the kernel turned by 180 degrees and its channel axes swapped (kernels.flip_kernel)
+    over pads (kh-1-top, kh-1-bottom), (kw-1-left, kw-1-right): its im2col matrix has
+    F channels instead of C, the cheaper way when F <= C, or none when it runs direct.
     """
     kh, kw, c, f = kernel.shape
     n, ho, wo, _ = y.shape
     _, pads = conv_geometry(in_size, (kh, kw), strides, padding)
-    if strides == (1, 1) and f <= c:
-        mirrored = ((kh - 1 - pads[0][0], kh - 1 - pads[0][1]), (kw - 1 - pads[1][0], kw - 1 - pads[1][1]))
-        return convolve(y, flip_kernel(kernel), strides, mirrored, tuple(in_size))
+    if tuple(strides) == (1, 1) and (f <= c or runs_direct(y, (kh, kw, f, c), strides)):
+        flipped = backend.get_array_module(kernel).ascontiguousarray(kernels.flip_kernel(kernel))
+        return convolve(y, flipped, strides, kernels.transpose_pads(pads, kh, kw), tuple(in_size))
     k2t = kernel.reshape(kh * kw * c, f).T
     parts = []
     for start, stop in image_chunks(n, ho * wo * kh * kw * c):
