@@ -10,7 +10,9 @@
 #   c. python -m tinyunet.bench, article 256x256, batches 8 32 128,
 #      with the PyTorch twin                                        -> $OUT/bench.log, bench.json
 #   d. the same at batch 32 with the fast kernels off (plain CuPy) -> $OUT/bench_plain.json
-#   e. a short summary table, printed last                         -> $OUT/summary.txt
+#   e. direct convolution vs im2col + GEMM per layer shape         -> $OUT/bench.log
+#   f. the article's lesson (run_all --config gpu)                  -> $OUT/gpurun.tgz
+#   g. a short summary table, printed last                         -> $OUT/summary.txt
 set -u
 OUT=${OUT:-/tmp/tinyunet_device_check}
 mkdir -p "$OUT"
@@ -69,7 +71,17 @@ step bench 180 "$OUT/bench.log" python -m tinyunet.bench --preset article --size
 step bench-plain 45 "$OUT/bench.log" env TINYUNET_FAST_KERNELS=0 python -m tinyunet.bench --preset article \
     --size 256 --batch 32 --steps 10 --warmup 2 --no-torch --no-layers --json "$OUT/bench_plain.json"
 
-# e. the summary, last, because only the end of the output comes back
+# e. direct convolution against im2col + GEMM, per U-Net layer shape
+step direct-conv 60 "$OUT/bench.log" python tools/time_direct_conv.py --batch 32
+
+# f. the article's configuration end to end: 256 x 256, 82 subjects, batch 16, 15 epochs
+RUN=/tmp/tinyunet_gpurun
+rm -rf "$RUN"
+step lesson-gpu 200 "$OUT/lesson.log" python lessons/run_all.py --config gpu --out "$RUN"
+tar czf "$OUT/gpurun.tgz" -C "$RUN" --exclude=data.npz --exclude='*.npz' . "$OUT/lesson.log" 2>/dev/null
+rm -f "$OUT/lesson.log"
+
+# g. the summary, last, because only the end of the output comes back
 python - "$OUT" > "$OUT/summary.txt" 2>&1 <<'PY'
 import json, os, sys
 out = sys.argv[1]
@@ -100,6 +112,13 @@ for r in rows:
           f"{fmt(r.get('tinyunet_predict_images_per_s'), '9.0f')} {fmt(r.get('torch_predict_images_per_s'), '11.0f')}")
     if not r.get("twin_check_ok", True):
         print("   twin check FAILED:", r.get("twin_check"))
+try:
+    metrics = json.load(open("/tmp/tinyunet_gpurun/metrics.json"))
+    print(f"gpu lesson: test Dice global {metrics['test_dice_global']:.3f}, per image "
+          f"{metrics['test_dice_per_image']:.3f}, baseline {metrics.get('threshold_baseline_dice', float('nan')):.3f}, "
+          f"{metrics.get('run_all_seconds', float('nan')):.0f} s in all, training {metrics['training']['seconds']:.0f} s")
+except Exception as error:
+    print("gpu lesson: no metrics", type(error).__name__, error)
 if rows and "layers" in rows[-1]:
     r = rows[-1]
     slow = sorted(r["layers"].items(), key=lambda kv: -sum(kv[1].values()))[:6]
