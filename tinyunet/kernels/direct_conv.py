@@ -318,12 +318,14 @@ def cuda_supported(c, f, kh, kw, dtype):
 def direct_conv_supported(c, f, kh, kw, dtype="float32"):
     """True where the direct convolution is expected to beat im2col + GEMM on an H100.
 
-    Measured (PERFORMANCE.md): direct wins for C <= 16 (8 -> 8 and 16 -> 8 at 3x3, ahead of
-    cuDNN too) and loses at C = 32, where the kh*kw*C-long reduction per pixel makes the
-    tiled GEMM the better use of the chip.  A 1x1 kernel is a plain per-pixel matmul that
-    im2col only copies, so it goes direct up to C = 64.  Either way the CUDA twin must take it.
+    Measured on an H100 at batch 32 (tools/time_direct_conv.py, BENCHMARKS.md): direct beats
+    im2col + GEMM at 16 -> 8 (forward 0.33 vs 1.75 ms) and still at 32 -> 16 (forward 0.34
+    vs 0.88 ms, input gradient 0.25 vs 0.62; its weight gradient 0.52 vs 0.39 ms, but the
+    GEMM's needs the im2col matrix rebuilt or kept); C = 64 does not fit the CUDA twin's
+    shared memory.  A 1x1 kernel is a plain per-pixel matmul that im2col only copies, so it
+    goes direct up to C = 64.  Either way the CUDA twin must take it.
     """
-    small = c <= 16 or (kh == 1 and kw == 1 and c <= 64)
+    small = c <= 32 or (kh == 1 and kw == 1 and c <= 64)
     return small and cuda_supported(c, f, kh, kw, dtype)
 
 

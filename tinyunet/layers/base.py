@@ -108,7 +108,7 @@ class Layer:
             raise ValueError(
                 f"{self.name}: input has {shape[-1]} channels (shape {shape}) but the layer "
                 f"was built for {channels} (input shape {self.input_shape})")
-        x = self.xp.asarray(x, dtype=self.dtype) if self.xp is numpy else backend.to_device(x, self.dtype)
+        x = self.as_layer_array(x)
         if self.check_finite and not bool(self.xp.isfinite(x).all()):
             raise ValueError(f"{self.name}: input of shape {shape} contains NaN or inf")
         return x
@@ -121,4 +121,10 @@ class Layer:
             raise ValueError(
                 f"{self.name}: gradient has shape {tuple(dy.shape)}, expected the forward "
                 f"output's shape {tuple(expected_shape)}")
-        return self.xp.asarray(dy, dtype=self.dtype) if self.xp is numpy else backend.to_device(dy, self.dtype)
+        return self.as_layer_array(dy)
+
+    def as_layer_array(self, a):
+        """a on this layer's device and in its dtype (no conversion, and no cost, when it already is)."""
+        if type(a) is self.xp.ndarray and a.dtype == self.dtype:
+            return a
+        return self.xp.asarray(a, dtype=self.dtype) if self.xp is numpy else backend.to_device(a, self.dtype)
