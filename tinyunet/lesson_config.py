@@ -32,7 +32,7 @@ import sys
 import numpy
 
 from . import backend
-from .models import weights as weights_io
+from .fileio import atomic_write
 
 OUTPUT_FILES = ("config.json", "data.npz", "figure1_dice.png", "figure2_unet.png", "figure2_unet_notebook.png", "figure2_unet_article.png",
                 "figure3_loss.png", "figure4_predictions.png", "history.json", "history.csv", "best.npz",
@@ -117,7 +117,7 @@ class Run:
 
     def write_json(self, name, data):
         text = (json.dumps(data, indent=2) + "\n").encode()
-        weights_io.atomic_write(self.path(name), lambda file: file.write(text))
+        atomic_write(self.path(name), lambda file: file.write(text))
         return self.path(name)
 
     def read_json(self, name):
@@ -203,7 +203,7 @@ def save_data(run, splits, source):
         arrays[f"{name}_names"] = numpy.array(split.names, dtype=str)
         arrays[f"{name}_subjects"] = numpy.array([str(s) for s in split.subjects or []], dtype=str)
     arrays["source"] = numpy.array(source)
-    weights_io.atomic_write(run.path("data.npz"), lambda file: numpy.savez(file, **arrays))
+    atomic_write(run.path("data.npz"), lambda file: numpy.savez(file, **arrays))
 
 
 def load_data(run):

@@ -17,13 +17,12 @@ Example:
 """
 
 import math
-import os
-import tempfile
 
 import numpy
 from PIL import Image, ImageDraw, ImageFont
 
 from . import metrics
+from .fileio import atomic_write
 from .layers import (Concatenate, Conv2D, Conv2DTranspose, LayerNormalization, MaxPooling2D,
                      UpSampling2D)
 
@@ -45,18 +44,7 @@ def font(size=14):
 
 def save(image, path):
     """Write ``image`` as PNG to ``path`` atomically: temporary file beside it, then rename."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".png", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            image.save(stream, format="PNG")
-        os.replace(temporary, path)
-    except BaseException:
-        os.unlink(temporary)
-        raise
-    return path
+    return atomic_write(path, lambda stream: image.save(stream, format="PNG"))
 
 
 def _finish(image, path):

@@ -47,7 +47,7 @@ def max_pool_xp(x, pool_size, strides):
 def max_pool_backward_xp(dy, argmax, in_shape, pool_size, strides):
     """dL/dx (in_shape) from dL/dy and the argmax of the forward pass."""
     xp = backend.get_array_module(dy)
-    (ph, pw), (sh, sw) = pool_size, strides
+    ph, pw = pool_size
     ho, wo = dy.shape[1:3]
     dx = xp.zeros(in_shape, dtype=dy.dtype)
     for i in range(ph):

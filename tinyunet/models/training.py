@@ -22,6 +22,7 @@ import numpy
 
 from .. import backend
 from ..losses import DiceLoss, dice_coefficient
+from ..fileio import atomic_write
 from ..metrics import dice_score
 from ..optimizers import Adam
 from . import weights as weights_io
@@ -58,7 +59,7 @@ class History:
 
     def save_json(self, path):
         text = json.dumps(self.to_dict(), indent=2).encode()
-        weights_io.atomic_write(path, lambda file: file.write(text))
+        atomic_write(path, lambda file: file.write(text))
 
     @classmethod
     def load_json(cls, path):
@@ -71,7 +72,7 @@ class History:
         for row, epoch in enumerate(self.epoch):
             lines.append(",".join([str(epoch + 1)] + [repr(self.history[k][row]) for k in keys]))
         text = ("\n".join(lines) + "\n").encode()
-        weights_io.atomic_write(path, lambda file: file.write(text))
+        atomic_write(path, lambda file: file.write(text))
 
 
 class Progress:

@@ -11,33 +11,15 @@ shapes, finite values) and only then copies into the model's live arrays.
 
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy
 
 from .. import backend
+from ..fileio import atomic_write
 
 FORMAT = "tinyunet-weights"
 META_KEY = "__tinyunet__"
-
-
-def atomic_write(path, write):
-    """Call ``write(file)`` on a temporary file beside ``path``, then rename it to ``path``."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=".partial", dir=folder)
-    try:
-        with os.fdopen(handle, "wb") as file:
-            write(file)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        if os.path.exists(temporary):
-            os.remove(temporary)
-        raise
 
 
 def save_arrays(path, arrays, meta):
