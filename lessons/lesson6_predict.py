@@ -16,7 +16,7 @@ the baseline the U-Net has to beat.  Everything goes to metrics.json.
 import numpy
 
 from tinyunet import metrics, plots, lesson_config
-from tinyunet.data.baseline import threshold_baseline
+from tinyunet.data import threshold_baseline
 from tinyunet.models import UNet
 
 run = lesson_config.start(__file__, 6, "Predict the test set", "Cell 6 and Figure 4")
