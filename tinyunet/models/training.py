@@ -21,7 +21,7 @@ import time
 import numpy
 
 from .. import backend
-from ..losses import DiceLoss, dice_coefficient
+from ..losses import DiceLoss
 from ..fileio import atomic_write
 from ..metrics import dice_score
 from ..optimizers import Adam
@@ -115,15 +115,17 @@ def _batches(count, batch_size):
 
 
 def evaluate_losses(model, x, y, batch_size):
-    """(Dice loss, Dice coefficient) means over batches, weighted by batch size, as 0-d device arrays."""
+    """(Dice loss, Dice coefficient) means over batches, weighted by batch size, as 0-d device arrays.
+
+    The Dice loss is 1 - the Dice coefficient of the same batch, so the metric needs no second pass.
+    """
     loss = DiceLoss()
-    xp = backend.xp
-    total_loss, total_dice = xp.zeros((), dtype=model.dtype), xp.zeros((), dtype=model.dtype)
+    total_loss = backend.xp.zeros((), dtype=model.dtype)
     for start, stop in _batches(x.shape[0], batch_size):
         p = model.forward(x[start:stop], check=False)
         total_loss += loss.forward(y[start:stop], p) * (stop - start)
-        total_dice += dice_coefficient(y[start:stop], p) * (stop - start)
-    return total_loss / x.shape[0], total_dice / x.shape[0]
+    mean_loss = total_loss / x.shape[0]
+    return mean_loss, 1 - mean_loss
 
 
 def evaluate(model, x, y, batch_size=16, threshold=0.5):
@@ -267,14 +269,13 @@ def fit(model, x, y, validation_data=None, epochs=15, batch_size=16, optimizer=N
                  else numpy.arange(count))
         order = backend.to_device(order)
         progress = Progress(steps, verbose)
+        # the epoch's Dice coefficient is 1 - its Dice loss (batch by batch): no second pass
         losses = xp.zeros(steps, dtype=model.dtype)
-        dices = xp.zeros(steps, dtype=model.dtype)
         for step, (start, stop) in enumerate(batches):
             index = order[start:stop]
             xb, yb = xd[index], yd[index]
             p = model.forward(xb, check=False)
             losses[step] = loss.forward(yb, p)
-            dices[step] = dice_coefficient(yb, p)
             model.backward(loss.backward(), input_gradient=False)
             optimizer.step(model.params, model.grads)
             if (step + 1) % every == 0 or step + 1 == steps:
@@ -286,8 +287,9 @@ def fit(model, x, y, validation_data=None, epochs=15, batch_size=16, optimizer=N
                     raise TrainingDiverged(
                         f"fit: the loss became {seen[bad[0]]} at epoch {epoch + 1}, step {bad[0] + 1}/{steps}; "
                         f"training stopped{where}. A lower learning rate may help.")
-                progress.update(step + 1, float(seen.mean()), float(backend.asnumpy(dices[:step + 1]).mean()))
-        logs = {"loss": float(losses.mean()), "dice_coeff": float(dices.mean())}
+                progress.update(step + 1, float(seen.mean()), 1 - float(seen.mean()))
+        epoch_loss = float(losses.mean())
+        logs = {"loss": epoch_loss, "dice_coeff": 1 - epoch_loss}
         if validation_data is not None:
             val_loss, val_dice = evaluate_losses(model, xv, yv, batch_size)
             logs.update(val_loss=float(val_loss), val_dice_coeff=float(val_dice))
