@@ -84,5 +84,53 @@ def test_zeros_and_ones(xp):
 def test_get_by_name_or_callable():
     assert initializers.get("he_normal") is he_normal
     assert initializers.get(zeros) is zeros
-    with pytest.raises(ValueError, match="he_uniform"):
-        initializers.get("he_uniform")
+    with pytest.raises(ValueError, match="he_uniform") as error:
+        initializers.get("he_uniformm")
+    for name in KERAS:
+        assert name in str(error.value)            # the message lists every known name
+    with pytest.raises(ValueError, match="unknown initializer"):
+        initializers.get(None)
+
+
+# name -> (distribution, stddev) for a kernel (3, 3, 64, 32): fan_in 576, fan_out 288
+FAN_IN, FAN_OUT = 3 * 3 * 64, 3 * 3 * 32
+KERAS = {
+    "he_normal": ("truncated", math.sqrt(2 / FAN_IN)),
+    "he_uniform": ("uniform", math.sqrt(6 / FAN_IN) / math.sqrt(3)),
+    "glorot_normal": ("truncated", math.sqrt(2 / (FAN_IN + FAN_OUT))),
+    "glorot_uniform": ("uniform", math.sqrt(6 / (FAN_IN + FAN_OUT)) / math.sqrt(3)),
+    "lecun_normal": ("truncated", math.sqrt(1 / FAN_IN)),
+    "lecun_uniform": ("uniform", math.sqrt(3 / FAN_IN) / math.sqrt(3)),
+    "random_normal": ("normal", 0.05),
+    "random_uniform": ("uniform", 0.05 / math.sqrt(3)),
+    "zeros": ("constant", 0.0),
+    "ones": ("constant", 0.0),
+}
+
+
+@pytest.mark.parametrize("name", sorted(KERAS))
+def test_keras_initializers_mean_spread_and_bounds(xp, name):
+    distribution, stddev = KERAS[name]
+    v = to_numpy(initializers.get(name)((3, 3, 64, 32), seed=11, dtype="float64"))
+    assert v.shape == (3, 3, 64, 32) and v.dtype == numpy.float64
+    if distribution == "constant":
+        assert numpy.all(v == (1.0 if name == "ones" else 0.0))
+        return
+    # 18,432 draws: the sample spread is within ~1 % of the true one, the mean within ~1 % of a stddev
+    assert v.std() == pytest.approx(stddev, rel=0.03)
+    assert abs(v.mean()) < 0.03 * stddev
+    largest = numpy.abs(v).max()
+    if distribution == "truncated":           # cut at two standard deviations of the underlying normal
+        bound = 2 * stddev / initializers._TRUNCATED_STDDEV
+        assert 0.97 * bound < largest <= bound
+    elif distribution == "uniform":           # limit = sqrt(3) * stddev, reached but never passed
+        limit = math.sqrt(3) * stddev
+        assert 0.99 * limit < largest <= limit
+    else:                                     # a plain normal: some draws beyond three stddevs
+        assert largest > 3 * stddev
+
+
+@pytest.mark.parametrize("name", sorted(KERAS))
+def test_every_initializer_is_seeded(name):
+    init = initializers.get(name)
+    numpy.testing.assert_array_equal(to_numpy(init((4, 5), seed=2)), to_numpy(init((4, 5), seed=2)))
