@@ -10,6 +10,7 @@ from PIL import Image
 from tinyunet import metrics, plots
 from tinyunet.layers import Concatenate, Conv2D, Conv2DTranspose, LayerNormalization, MaxPooling2D
 from tinyunet.models import UNet
+from tinyunet.models.unet import DownLevel, UpLevel
 
 
 def pixels(image):
@@ -47,15 +48,33 @@ def components(mask, min_size=1):
 
 
 def small_unet(levels, size=32):
-    """A hand-built U-Net with ``levels`` pooling levels, as plain layers (no UNet class)."""
-    layers = []
-    for level in range(1, levels + 1):
-        layers += [Conv2D(4 * level, 3), LayerNormalization(), MaxPooling2D(2)]
-    for level in range(levels, 0, -1):
-        layers += [Conv2DTranspose(4 * level, 2, strides=2, activation="relu"), Concatenate(),
-                   Conv2D(4 * level, 3, activation="relu")]
-    layers.append(Conv2D(1, 1, activation="sigmoid"))
-    return SimpleNamespace(layers=layers, input_shape=(size, size, 1))
+    """A U-Net with ``levels`` pooling levels, assembled from the UNet's level classes (no preset).
+
+    It has what Figure 2 reads: down, bottleneck, up, output, skip_sources() and the
+    output shape of every layer, worked out here by walking the levels in forward order.
+    """
+    down = [DownLevel([Conv2D(4 * level, 3), LayerNormalization()], MaxPooling2D(2))
+            for level in range(1, levels + 1)]
+    up = [UpLevel([Conv2DTranspose(4 * level, 2, strides=2, activation="relu")], Concatenate(),
+                  [Conv2D(4 * level, 3, activation="relu")]) for level in range(levels, 0, -1)]
+    output = Conv2D(1, 1, activation="sigmoid")
+    shapes, shape, skips = {}, (1, size, size, 1), []
+
+    def run(layers, shape):
+        for layer in layers:
+            shape = shapes[layer.name] = layer.output_shape(shape)
+        return shape
+
+    for level in down:
+        skips.append(run(level.block, shape))
+        shape = run([level.pool], skips[-1])
+    for level, skip in zip(up, reversed(skips)):
+        shape = shapes[level.concat.name] = level.concat.output_shape([skip, run(level.up, shape)])
+        shape = run(level.conv, shape)
+    run([output], shape)
+    sources = {u.concat.name: d.block[-1].name for d, u in zip(reversed(down), up)}
+    return SimpleNamespace(down=down, bottleneck=[], up=up, output=output, shapes=shapes,
+                           skip_sources=lambda: sources, input_shape=(size, size, 1))
 
 
 # ----------------------------------------------------------------------------- Figure 1

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy
 
 from ..metrics import dice_score
+from .intensity import to_levels
 
 
 @dataclass
@@ -35,7 +36,7 @@ class ThresholdBaseline:
 def threshold_baseline(splits):
     """Choose the intensity window on ``splits.train``; return it with its test Dice."""
     train = splits.train
-    levels = _levels(train.images)
+    levels = to_levels(train.images)
     truth = train.masks > 0.5
     hist_all = numpy.bincount(levels.ravel(), minlength=256).astype(numpy.float64)
     hist_pan = numpy.bincount(levels[truth], minlength=256).astype(numpy.float64)
@@ -47,11 +48,7 @@ def threshold_baseline(splits):
     dice = numpy.where(hi >= lo, 2 * hits / numpy.maximum(hist_pan.sum() + predicted, 1), -1)
     best_lo, best_hi = numpy.unravel_index(numpy.argmax(dice), dice.shape)
 
-    test_levels = _levels(splits.test.images)
+    test_levels = to_levels(splits.test.images)
     prediction = ((test_levels >= best_lo) & (test_levels <= best_hi)).astype(numpy.float32)
     return ThresholdBaseline(int(best_lo), int(best_hi), float(dice[best_lo, best_hi]),
                              dice_score(splits.test.masks, prediction))
-
-
-def _levels(images):
-    return numpy.clip(numpy.rint(numpy.asarray(images) * 255), 0, 255).astype(numpy.uint8)

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy
 from PIL import Image
 
+from .intensity import from_levels, to_levels
 from .splits import SPLIT_NAMES, Split, Splits
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
@@ -147,7 +148,7 @@ def _load_split(root, name, mask_threshold, size):
         size = image.shape
         image_list.append(image)
         mask_list.append(_binarise(mask, mask_threshold, masks[stem]))
-    images_array = numpy.stack(image_list).astype(numpy.float32)[..., None] / numpy.float32(255)
+    images_array = from_levels(numpy.stack(image_list))[..., None]
     masks_array = numpy.stack(mask_list).astype(numpy.float32)[..., None]
     subjects = [n.split("_", 1)[0] for n in names] if all("_" in n for n in names) else None
     return Split(images_array, masks_array, names, subjects)
@@ -212,7 +213,7 @@ def _write_split(split, image_dir, mask_dir, name):
     mask_dir.mkdir()
     if len(set(split.names)) != len(split.names):
         raise ValueError(f"export_folders: the {name} split has two slices with one name")
-    levels = numpy.clip(numpy.rint(numpy.asarray(split.images)[..., 0] * 255), 0, 255).astype(numpy.uint8)
+    levels = to_levels(numpy.asarray(split.images)[..., 0])
     masks = numpy.where(numpy.asarray(split.masks)[..., 0] > 0.5, 255, 0).astype(numpy.uint8)
     for stem, level, mask in zip(split.names, levels, masks):
         Image.fromarray(level).save(image_dir / f"{stem}.png")

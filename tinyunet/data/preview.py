@@ -1,8 +1,9 @@
-"""A contact sheet: a grid of slices, each with its pancreas mask outlined in cyan.
+"""A contact sheet of slices with their pancreas masks in cyan, and the overlay the figures share.
 
 For a person to look at the data (``python -m tinyunet data preview``): the
 slices are spread evenly over the split, so one sheet shows cranial and caudal
 levels of several subjects, and each tile carries the slice's name.
+``overlay`` and ``outline`` also draw Figure 4 and Figure 1 (``tinyunet.plots``).
 
 Example:
     >>> contact_sheet(data.test, columns=4, rows=3).save("sheet.png")
@@ -11,7 +12,9 @@ Example:
 import numpy
 from PIL import Image, ImageDraw
 
-CYAN = (0, 255, 255)
+from .intensity import to_levels
+
+CYAN = (0, 255, 255)   # the article's mask colour
 
 
 def contact_sheet(split, columns=4, rows=3, tile=None, fill=False):
@@ -32,24 +35,43 @@ def contact_sheet(split, columns=4, rows=3, tile=None, fill=False):
     draw = ImageDraw.Draw(sheet)
     for n, i in enumerate(picks):
         x, y = (n % columns) * side, (n // columns) * (side + label_h)
-        sheet.paste(overlay(split.images[i, ..., 0], split.masks[i, ..., 0], fill).resize(
-            (side, side), Image.NEAREST), (x, y))
+        tile_rgb = overlay(split.images[i, ..., 0], split.masks[i, ..., 0], alpha=0.4 if fill else 0.0, edge=True)
+        sheet.paste(Image.fromarray(tile_rgb).resize((side, side), Image.NEAREST), (x, y))
         draw.text((x + 3, y + side + 1), str(split.names[i]), fill=(255, 255, 255))
     return sheet
 
 
-def overlay(image, mask, fill=False):
-    """An RGB Pillow image of one slice (H, W in [0, 1]) with its mask's edge (and inside) in cyan."""
-    gray = numpy.clip(numpy.rint(numpy.asarray(image) * 255), 0, 255).astype(numpy.uint8)
-    rgb = numpy.repeat(gray[..., None], 3, axis=2)
+def overlay(image, mask, alpha=0.45, scale=1, edge=False):
+    """An RGB uint8 array: the gray ``image`` (H, W) in [0, 1] with cyan blended where ``mask`` > 0.5.
+
+    Outside the mask R = G = B = the image's 8-bit level; inside, each channel is
+    (1 - alpha) * level + alpha * CYAN, so R drops below G = B on any gray level.
+    ``edge`` paints the mask's outline in pure cyan; ``scale`` enlarges by pixel
+    repetition.  Shape (H * scale, W * scale, 3).
+    """
+    levels = to_levels(numpy.asarray(image).reshape(image.shape[:2]))
+    rgb = numpy.repeat(levels[..., None], 3, axis=2).astype(numpy.float64)
+    inside = numpy.asarray(mask).reshape(mask.shape[:2]) > 0.5
+    rgb[inside] = (1 - alpha) * rgb[inside] + alpha * numpy.array(CYAN, dtype=numpy.float64)
+    if edge:
+        rgb[outline(inside)] = CYAN
+    rgb = numpy.rint(rgb).astype(numpy.uint8)
+    if scale > 1:
+        rgb = rgb.repeat(scale, axis=0).repeat(scale, axis=1)
+    return rgb
+
+
+def outline(mask, width=1):
+    """The edge of ``mask`` (H, W) as bool: pixels inside with a 4-neighbour outside (or off the image).
+
+    ``width`` > 1 widens it by as many pixels down and to the right.
+    """
     inside = numpy.asarray(mask) > 0.5
-    if fill:
-        rgb[inside] = (0.6 * rgb[inside] + 0.4 * numpy.array(CYAN)).astype(numpy.uint8)
-    rgb[inside & ~_eroded(inside)] = CYAN
-    return Image.fromarray(rgb)
-
-
-def _eroded(inside):
-    """Pixels whose four neighbours are all inside too (so inside & ~eroded is the edge)."""
     p = numpy.pad(inside, 1)
-    return p[1:-1, 1:-1] & p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:]
+    edge = inside & ~(p[:-2, 1:-1] & p[2:, 1:-1] & p[1:-1, :-2] & p[1:-1, 2:])
+    for _ in range(width - 1):
+        grown = edge.copy()
+        grown[1:, :] |= edge[:-1, :]
+        grown[:, 1:] |= edge[:, :-1]
+        edge = grown
+    return edge

@@ -1,4 +1,4 @@
-"""Drawing helpers for the phantom: a label canvas, ellipses, tubes cut by a slice, blur.
+"""Drawing helpers for the phantom: named shapes, a label canvas, ellipses, tubes cut by a slice, blur.
 
 Coordinates are normalised so that one anatomy serves every image size: the
 image spans u (columns, left to right) and v (rows, top to bottom) from -1 to 1,
@@ -10,10 +10,71 @@ has about a hundred shapes, most of them small, and that is what keeps the
 
 3-D structures (pancreas, duodenum, vessels, bowel loops) are tubes: a centreline
 sampled as points (u, v, z) with a radius each; the slice at height z shows the
-union of the discs sqrt(r^2 - dz^2) of the samples it crosses.
+union of the discs sqrt(r^2 - dz^2) of the samples it crosses.  Lobulation and
+fatty infiltration use a smooth random field: a sum of random plane waves.
 """
 
+from typing import NamedTuple
+
 import numpy
+
+_TAU = 2 * numpy.pi
+
+
+class Circle(NamedTuple):
+    """A round section: centre (u, v), radius r."""
+
+    u: float
+    v: float
+    r: float
+
+
+class Ellipse(NamedTuple):
+    """An elliptic section: centre (u, v), semi-axes a (along u) and b (along v)."""
+
+    u: float
+    v: float
+    a: float
+    b: float
+
+
+class Ellipsoid(NamedTuple):
+    """An organ whose section is an ellipse that swells and shrinks like an ellipsoid's from z0 to z1.
+
+    At height z the semi-axes are (a, b) * taper(z), turned by ``angle`` (radians).
+    """
+
+    u: float
+    v: float
+    a: float
+    b: float
+    z0: float
+    z1: float
+    angle: float = 0.0
+
+    def taper(self, z):
+        """sqrt(1 - t^2) with t = (2 z - z0 - z1) / (z1 - z0): 1 at mid-height, 0 at z0, z1 and beyond."""
+        if self.z1 <= self.z0:
+            return 0.0
+        t = (2 * z - self.z0 - self.z1) / (self.z1 - self.z0)
+        return float(numpy.sqrt(max(1 - t * t, 0.0)))
+
+
+def centred(u, v, a, b, z, half, angle=0.0):
+    """The Ellipsoid that spans heights z - half .. z + half."""
+    return Ellipsoid(u, v, a, b, z - half, z + half, angle)
+
+
+class Tube(NamedTuple):
+    """A 3-D tube: centreline samples ``path`` (S, 3) of (u, v, z), one ``radius`` (S,) each."""
+
+    path: numpy.ndarray
+    radius: numpy.ndarray
+
+
+def tube_through(knots, radius, n=24):
+    """A Tube of constant ``radius`` along the rounded polyline through ``knots`` (K, 3)."""
+    return Tube(smooth_path(knots, n), numpy.full(n, radius))
 
 
 class Canvas:
@@ -62,16 +123,15 @@ class Canvas:
             inside = (x * x) ** half + (y * y) ** half <= 1
         return box, inside
 
-    def tube(self, centre, radius, z, scale=1.0, field=None):
-        """Where a tube crosses the slice at height z.
+    def tube(self, tube, z, scale=1.0, field=None):
+        """Where ``tube`` (a Tube) crosses the slice at height z.
 
-        centre: (S, 3) samples (u, v, z) of the centreline; radius: (S,) radii;
         ``scale`` multiplies every radius (a wall drawn as the tube, its lumen as
         the same tube with a smaller scale).  ``field(V, U)``, when given, is a
         relative bump of the radius (lobulation): inside where
         dist / r < 1 + field.  Returns (box, inside) or None.
         """
-        r = radius * scale
+        centre, r = tube.path, tube.radius * scale
         dz = z - centre[:, 2]
         reach = r * (1.5 if field is not None else 1.0)
         cut = numpy.abs(dz) < reach
@@ -154,3 +214,20 @@ def gaussian_blur(stack, sigma):
     shape = stack.shape[-2:]
     spectrum = numpy.fft.rfft2(stack) * gaussian_transfer(shape, sigma)
     return numpy.fft.irfft2(spectrum, s=shape).astype(numpy.float32)
+
+
+def plane_waves(rng, n, shortest, longest):
+    """n random plane waves in (u, v, z): wave vectors (n, 3) and phases (n,) of a smooth field."""
+    lengths = rng.uniform(shortest, longest, n)
+    directions = rng.normal(0, 1, (n, 3))
+    directions /= numpy.linalg.norm(directions, axis=1, keepdims=True)
+    return directions * (_TAU / lengths)[:, None], rng.uniform(0, _TAU, n)
+
+
+def wave_field(waves, V, U, z):
+    """A smooth random field of unit standard deviation at (V, U, z): sqrt(2 / n) * sum sin(k . x + phase)."""
+    k, phase = waves
+    total = 0.0
+    for (ku, kv, kz), p in zip(k, phase):
+        total = total + numpy.sin(ku * U + kv * V + (kz * z + p))
+    return (total * numpy.sqrt(2.0 / len(phase))).astype(numpy.float32)
