@@ -5,10 +5,11 @@ layers compute with) and ``grads`` (same keys) and writes the update into the
 param arrays themselves, so every layer sees it without any copying back.
 Each optimizer keeps its state (moments, momentum buffers, step counts) per
 key of the params dict.  The update maths of each lives in one function,
-``adam_update`` / ``sgd_update``, written with ``xp`` operations.  Adam hands
-all its tensors to ``kernels.adam_update_all`` at once, which runs
-``adam_update`` on each of them, or on CuPy one fused CUDA kernel doing the
-same arithmetic for every tensor in a single launch.
+``adam_update`` / ``sgd_update`` (tinyunet/kernels/optimizers.py, importable
+from here), written with ``xp`` operations.  Adam hands all its tensors to
+``kernels.adam_update_all`` at once, which runs ``adam_update`` on each of
+them, or on CuPy one fused CUDA kernel doing the same arithmetic for every
+tensor in a single launch.
 
 Saving and restoring (for checkpoints): ``state_dict()`` returns a flat dict
 of NumPy arrays and Python numbers, npz-friendly (``numpy.savez(path, **d)``
@@ -34,43 +35,9 @@ Example:
 import numpy
 
 from . import backend, kernels
+from .kernels.optimizers import adam_update, sgd_update
 
-
-def adam_update(param, grad, m, v, step, learning_rate, beta_1, beta_2, epsilon):
-    """One Adam step (Kingma & Ba 2015, Algorithm 1), in place on param, m and v.
-
-        m      = beta_1 * m + (1 - beta_1) * g
-        v      = beta_2 * v + (1 - beta_2) * g^2
-        m_hat  = m / (1 - beta_1^t)          v_hat = v / (1 - beta_2^t)
-        param  = param - learning_rate * m_hat / (sqrt(v_hat) + epsilon)
-
-    ``step`` is t, counted from 1.  The same update as torch.optim.Adam
-    (weight_decay=0, amsgrad=False); Keras differs only in where epsilon goes.
-    """
-    xp = backend.get_array_module(param)
-    m *= beta_1
-    m += (1 - beta_1) * grad
-    v *= beta_2
-    v += (1 - beta_2) * (grad * grad)
-    m_hat = m / (1 - beta_1 ** step)
-    v_hat = v / (1 - beta_2 ** step)
-    param -= learning_rate * m_hat / (xp.sqrt(v_hat) + epsilon)
-
-
-def sgd_update(param, grad, buffer, learning_rate, momentum):
-    """One SGD step, in place on param and buffer (torch.optim.SGD, dampening 0, no Nesterov).
-
-        buffer = momentum * buffer + g        (buffer starts at 0, so its first value is g)
-        param  = param - learning_rate * buffer
-
-    With momentum 0 there is no buffer (pass None): param = param - learning_rate * g.
-    """
-    if buffer is None:
-        param -= learning_rate * grad
-        return
-    buffer *= momentum
-    buffer += grad
-    param -= learning_rate * buffer
+__all__ = ["Optimizer", "Adam", "SGD", "adam_update", "sgd_update"]
 
 
 def _flatten(d, prefix=""):

@@ -18,7 +18,7 @@ import numpy
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from tinyunet.kernels import _cuda, adam, conv, direct_conv, normalization, pooling  # noqa: E402
+from tinyunet.kernels import _cuda, direct_conv_cuda, normalization, optimizers, pooling, windows  # noqa: E402
 
 SOURCES = {}
 
@@ -35,23 +35,23 @@ def build_all():
         # H, W, C, KH, KW, SH, SW, PT, PL, HO, WO: the first conv (5x5), a 3x3, a transposed 2x2
         for dims in ((256, 256, 1, 5, 5, 1, 1, 2, 2, 256, 256), (64, 64, 32, 3, 3, 1, 1, 1, 1, 64, 64),
                      (16, 16, 128, 2, 2, 2, 2, 0, 0, 8, 8), (9, 7, 3, 3, 2, 2, 3, 1, 0, 5, 2)):
-            conv._conv_kernel(conv._IM2COL, "im2col", dt, dims)
-            conv._conv_kernel(conv._COL2IM, "col2im", dt, dims)
+            windows._conv_kernel(windows._IM2COL, "im2col", dt, dims)
+            windows._conv_kernel(windows._COL2IM, "col2im", dt, dims)
         for dims in ((256, 256, 8, 2, 2, 2, 2, 128, 128), (7, 7, 3, 3, 3, 2, 2, 3, 3)):
             pooling._pool_kernel(pooling._FORWARD, "max_pool", dt, dims)
             pooling._pool_kernel(pooling._BACKWARD, "max_pool_backward", dt, dims)
         for m in (256 * 256 * 8, 16 * 16 * 128, 5):
             for mode in (0, 1):
                 normalization._norm_kernels.__wrapped__(dt, m, mode)
-        adam._adam_kernel.__wrapped__(dt)
+        optimizers._adam_kernel.__wrapped__(dt)
         # H, W, C, F, KH, KW, PT, PL, HO, WO: up1_conv and its input gradient, up2_conv, down1_conv,
         # the 1x1 output, a 'valid' odd shape, F = 64
         for dims in ((256, 256, 16, 8, 3, 3, 1, 1, 256, 256), (256, 256, 8, 16, 3, 3, 1, 1, 256, 256),
                      (128, 128, 32, 16, 3, 3, 1, 1, 128, 128), (256, 256, 1, 8, 5, 5, 2, 2, 256, 256),
                      (256, 256, 8, 1, 1, 1, 0, 0, 256, 256), (9, 7, 3, 5, 3, 2, 0, 0, 7, 6),
                      (12, 12, 4, 64, 3, 3, 1, 1, 12, 12)):
-            direct_conv._forward_kernel.__wrapped__(dt, dims)
-            direct_conv._weight_grad_kernels.__wrapped__(dt, dims)
+            direct_conv_cuda._forward_kernel.__wrapped__(dt, dims)
+            direct_conv_cuda._weight_grad_kernels.__wrapped__(dt, dims)
 
 
 def main():

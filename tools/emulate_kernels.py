@@ -162,8 +162,9 @@ def check(name, got, want, rtol, atol=0.0):
 
 def check_direct_conv(rng, dtype, tol):
     """The direct convolution's forward and weight gradient (and the adjoint through the forward)."""
-    from tinyunet.kernels import direct_conv
-    from tinyunet.shapes import padding_amounts
+    from tinyunet.kernels import direct_conv, direct_conv_cuda
+    from tinyunet.kernels.conv import flip_kernel
+    from tinyunet.shapes import padding_amounts, transpose_pads
 
     results = []
     for shape, (kh, kw), f, padding in [((2, 6, 7, 16), (3, 3), 8, "same"), ((2, 9, 9, 1), (5, 5), 8, "same"),
@@ -176,27 +177,25 @@ def check_direct_conv(rng, dtype, tol):
         kernel = rng.standard_normal((kh, kw, shape[3], f)).astype(dtype)
         label = f"{dtype} {shape} k{(kh, kw)} F{f} {padding}"
         y = direct_conv.conv2d_direct_xp(x, kernel, pads)
-        out = fake(numpy.full(y.shape, numpy.nan, dtype))
-        results.append(check(f"conv2d_direct {label}", direct_conv.conv2d_direct_cuda(fake(x), fake(kernel), pads, out),
+        results.append(check(f"conv2d_direct {label}", direct_conv_cuda.conv2d_direct_cuda(fake(x), fake(kernel), pads),
                              y, tol, tol * float(numpy.abs(y).max())))
         dz = rng.standard_normal(y.shape).astype(dtype)
-        flipped, adjoint = direct_conv.flip_kernel(kernel), direct_conv.transpose_pads(pads, kh, kw)
+        flipped, adjoint = flip_kernel(kernel), transpose_pads(pads, kh, kw)
         dx = direct_conv.conv2d_direct_xp(dz, flipped, adjoint)
         results.append(check(f"conv2d_direct adjoint {label}",
-                             direct_conv.conv2d_direct_cuda(fake(dz), fake(flipped), adjoint),
+                             direct_conv_cuda.conv2d_direct_cuda(fake(dz), fake(flipped), adjoint),
                              dx, tol, tol * float(numpy.abs(dx).max())))
         dk = direct_conv.conv2d_weight_grad_direct_xp(x, dz, kernel.shape, pads)
-        out = fake(numpy.full(kernel.shape, numpy.nan, dtype))
         results.append(check(f"conv2d_weight_grad_direct {label}",
-                             direct_conv.conv2d_weight_grad_direct_cuda(fake(x), fake(dz), kernel.shape, pads, out),
+                             direct_conv_cuda.conv2d_weight_grad_direct_cuda(fake(x), fake(dz), kernel.shape, pads),
                              dk, tol, tol * float(numpy.abs(dk).max())))
     return results
 
 
 def main():
     install()
-    from tinyunet.kernels import adam, conv, normalization, pooling
-    from tinyunet.layers.conv import conv_geometry
+    from tinyunet.kernels import normalization, optimizers, pooling, windows
+    from tinyunet.shapes import conv_geometry
 
     rng = numpy.random.default_rng(0)
     results = []
@@ -208,11 +207,11 @@ def main():
             out, pads = conv_geometry(shape[1:3], k, s, padding)
             x = rng.standard_normal(shape).astype(dtype)
             results.append(check(f"im2col {dtype} {shape} k{k} s{s} {padding}",
-                                 conv.im2col_cuda(fake(x), k, s, pads, out), conv.im2col_xp(x, k, s, pads, out), 0))
+                                 windows.im2col_cuda(fake(x), k, s, pads, out), windows.im2col_xp(x, k, s, pads, out), 0))
             c = rng.standard_normal((shape[0], *out, *k, shape[3])).astype(dtype)
             results.append(check(f"col2im {dtype} {shape} k{k} s{s} {padding}",
-                                 conv.col2im_cuda(fake(c), shape[1:3], s, pads),
-                                 conv.col2im_xp(c, shape[1:3], s, pads), tol, tol))
+                                 windows.col2im_cuda(fake(c), shape[1:3], s, pads),
+                                 windows.col2im_xp(c, shape[1:3], s, pads), tol, tol))
         for shape, p, s in [((2, 8, 8, 3), (2, 2), (2, 2)), ((2, 7, 9, 3), (3, 3), (2, 2)), ((1, 9, 9, 2), (2, 3), (3, 2))]:
             for x in (rng.standard_normal(shape).astype(dtype), rng.integers(0, 3, size=shape).astype(dtype)):
                 y, argmax = pooling.max_pool_cuda(fake(x), p, s)
@@ -249,9 +248,9 @@ def main():
             for step in (1, 2, 3):
                 grads = [r.standard_normal(sh).astype(dtype) for sh in shapes]
                 if which == "cuda":
-                    adam.adam_update_all_cuda(params, [fake(g) for g in grads], ms, vs, step, 1e-3, 0.9, 0.999, 1e-7)
+                    optimizers.adam_update_all_cuda(params, [fake(g) for g in grads], ms, vs, step, 1e-3, 0.9, 0.999, 1e-7)
                 else:
-                    adam.adam_update_all_xp(params, grads, ms, vs, step, 1e-3, 0.9, 0.999, 1e-7)
+                    optimizers.adam_update_all_xp(params, grads, ms, vs, step, 1e-3, 0.9, 0.999, 1e-7)
             state[which] = params + ms + vs
         for i, (a, b) in enumerate(zip(state["cuda"], state["xp"])):
             results.append(check(f"adam {dtype} tensor {i}", a, b, tol, 1e-7))

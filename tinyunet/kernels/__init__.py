@@ -1,47 +1,39 @@
-"""The routines the layers spend their time in, each in a readable ``xp`` form
-that runs on NumPy and CuPy alike, and (for CuPy) a hand-written CUDA twin with
-the same signature.
+"""The routines the layers and the optimizers spend their time in: the maths of each op in a
+readable ``xp`` form that runs on NumPy and CuPy alike (the reference), and for CuPy a
+hand-written CUDA twin with the same signature, tested against it.
 
-    conv.py            im2col, col2im                        (Conv2D, Conv2DTranspose)
-    pooling.py         max_pool, max_pool_backward           (MaxPooling2D)
-    normalization.py   layer_norm, layer_norm_backward       (LayerNormalization)
-    adam.py            adam_update_all                       (optimizers.Adam)
-    activation.py      bias_activation                       (the convolutions' epilogue)
-    _cuda.py           compiling and launching the CUDA twins
+    conv.py              conv2d, conv2d_transpose, conv2d_kernel_grad    (Conv2D, Conv2DTranspose)
+                         im2col + one matrix product, each the other's adjoint
+    windows.py           im2col, col2im: the window gather and its scatter, + CUDA twins
+    direct_conv.py       conv2d_direct, conv2d_weight_grad_direct: stride 1 without im2col
+    direct_conv_cuda.py  their CUDA twins
+    pooling.py           max_pool, max_pool_backward                      (MaxPooling2D)
+    normalization.py     layer_norm, layer_norm_backward                  (LayerNormalization)
+    activation.py        activate, activation_backward, bias_activation   (ReLU, Sigmoid, the
+                         convolutions' epilogue)
+    optimizers.py        adam_update, sgd_update, adam_update_all         (optimizers.Adam, SGD)
+    dispatch.py          the one place that decides whether a CUDA twin runs: one predicate
+                         per op, and the fast-kernels switch (set_fast, fast_enabled)
+    _cuda.py             compiling and launching the CUDA twins
 
-Each public routine here is a dispatcher: it runs the CUDA twin when given
-CuPy arrays and fast kernels are enabled, else the ``xp`` form (``<name>_xp``).
-Set ``TINYUNET_FAST_KERNELS=0`` (or call ``set_fast(False)``) to run the
-readable forms on the GPU too; the GPU tests compare the two.
+Each public routine here runs the CUDA twin where its dispatch predicate says the twin takes
+the arrays (CuPy, fast kernels on, a shape the twin was written for), else the ``xp`` form
+(``<name>_xp``).  Set ``TINYUNET_FAST_KERNELS=0`` (or call ``set_fast(False)``) to run the
+readable forms on the GPU too; the GPU tests compare the two.  Nothing here imports the
+layers, the optimizers, the models or the data.
 """
 
-import os
+from ..shapes import transpose_pads
+from .activation import bias_activation
+from .conv import conv2d, conv2d_kernel_grad, conv2d_transpose, flip_kernel
+from .direct_conv import conv2d_direct, conv2d_weight_grad_direct
+from .dispatch import direct_conv_supported, fast_enabled, set_fast, use_cuda
+from .windows import col2im, im2col
+from .normalization import layer_norm, layer_norm_backward
+from .optimizers import adam_update_all
+from .pooling import max_pool, max_pool_backward
 
-_fast = os.environ.get("TINYUNET_FAST_KERNELS", "1").strip() not in ("0", "false", "no", "off")
-
-
-def fast_enabled():
-    """True when CuPy arrays go through the hand-written CUDA kernels."""
-    return _fast
-
-
-def set_fast(enabled):
-    """Turn the CUDA kernels on or off; returns the previous setting."""
-    global _fast
-    previous, _fast = _fast, bool(enabled)
-    return previous
-
-
-# after the switch they read
-from ._cuda import on_gpu  # noqa: E402
-from .activation import bias_activation  # noqa: E402
-from .adam import adam_update_all  # noqa: E402
-from .conv import col2im, im2col  # noqa: E402
-from .normalization import layer_norm, layer_norm_backward  # noqa: E402
-from .pooling import max_pool, max_pool_backward  # noqa: E402
-from .direct_conv import (conv2d_direct, conv2d_weight_grad_direct, direct_conv_supported,  # noqa: E402
-                          flip_kernel, transpose_pads)
-
-__all__ = ["fast_enabled", "set_fast", "on_gpu", "bias_activation", "im2col", "col2im", "max_pool", "max_pool_backward",
+__all__ = ["fast_enabled", "set_fast", "use_cuda", "conv2d", "conv2d_transpose", "conv2d_kernel_grad",
+           "bias_activation", "im2col", "col2im", "max_pool", "max_pool_backward",
            "layer_norm", "layer_norm_backward", "adam_update_all",
            "conv2d_direct", "conv2d_weight_grad_direct", "direct_conv_supported", "flip_kernel", "transpose_pads"]

@@ -4,9 +4,10 @@ Each kernel module builds its CUDA source from a template whose shapes are
 compile-time constants (so index arithmetic becomes multiplies and shifts), and
 asks ``compiled`` for it: the first call compiles (CuPy also keeps an on-disk
 cache in ~/.cupy/kernel_cache), later calls reuse the same function object.
-Every kernel runs one thread per output element over a 1-D grid; the flat
-index is split into coordinates at the top of the kernel, as in Chainer's
-``chainer/utils/conv.py``.
+Every kernel runs one thread per output element over a 1-D grid (unless its
+module says otherwise); the flat index is split into coordinates at the top of
+the kernel, as in Chainer's ``chainer/utils/conv.py``.  Whether a twin runs at
+all is decided in dispatch.py.
 """
 
 import functools
@@ -18,18 +19,6 @@ from .. import backend
 THREADS = 256
 
 CTYPES = {numpy.dtype("float32"): "float", numpy.dtype("float64"): "double"}
-
-
-def on_gpu(*arrays):
-    """True when the fast kernels are on and every array is a CuPy array of float32/float64."""
-    from . import fast_enabled
-
-    if not fast_enabled():
-        return False
-    for a in arrays:
-        if backend.get_array_module(a) is numpy or a.dtype not in CTYPES:
-            return False
-    return True
 
 
 def ctype(dtype):

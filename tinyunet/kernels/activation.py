@@ -1,22 +1,62 @@
-"""The epilogue of a convolution: add the bias, apply the activation, in one pass.
+"""The activations (linear, relu, sigmoid), and a convolution's epilogue: bias, then activation.
 
-    y[..., f] = act(z[..., f] + b[f])        act: linear, relu or sigmoid (as layers/activations.py)
+    relu      y = max(z, 0)                            dL/dz = dL/dy * [y > 0]
+    sigmoid   y = 1 / (1 + exp(-z)), computed as       dL/dz = dL/dy * y * (1 - y)
+              e = exp(-|z|);  y = 1 / (1 + e) for z >= 0,  e / (1 + e) for z < 0,
+              so that no exp overflows (z = +-1000 gives exactly 1 and 0)
+    linear    y = z                                    dL/dz = dL/dy
+    bias_activation   y[..., f] = act(z[..., f] + b[f])
 
-The xp twin is the two steps a reader expects (``z += b``, then ``activate``);
-the CUDA twin reads and writes each element once, in place, instead of two
-passes and a new array.
+Both backward rules need only the output y.  The xp forms are the reference:
+bias_activation's CUDA twin is tested against the two steps a reader expects
+(``z += b``, then ``activate``); it reads and writes each element once, in
+place, instead of two passes and a new array.
 """
 
 import functools
 
 from .. import backend
-from ._cuda import ctype, on_gpu
+from ._cuda import ctype
+from .dispatch import use_cuda_bias_activation
+
+ACTIVATIONS = ("linear", "relu", "sigmoid")
+
+
+def check_activation(activation, layer="layer"):
+    """The activation's name ('linear' for None), or a ValueError naming the layer."""
+    name = "linear" if activation is None else str(activation).lower()
+    if name not in ACTIVATIONS:
+        raise ValueError(f"{layer}: activation must be None, 'linear', 'relu' or 'sigmoid', not {activation!r}")
+    return name
+
+
+def sigmoid(x):
+    """1 / (1 + exp(-x)) without overflow for any finite x."""
+    xp = backend.get_array_module(x)
+    e = xp.exp(-xp.abs(x))
+    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
+
+
+def activate(name, z):
+    """y = act(z) for 'linear', 'relu' or 'sigmoid'."""
+    if name == "relu":
+        return backend.get_array_module(z).maximum(z, 0)
+    if name == "sigmoid":
+        return sigmoid(z)
+    return z
+
+
+def activation_backward(name, y, dy):
+    """dL/dz from dL/dy and the activation's output y."""
+    if name == "relu":
+        return dy * (y > 0)
+    if name == "sigmoid":
+        return dy * y * (1 - y)
+    return dy
 
 
 def bias_activation_xp(z, bias, activation):
     """act(z + bias), written into z where it can be (z is the convolution's fresh output)."""
-    from ..layers.activations import activate
-
     if bias is not None:
         z += bias
     return activate(activation, z)
@@ -42,8 +82,9 @@ def _kernel(activation, with_bias, dtype_name):
 
 
 def bias_activation(z, bias, activation):
-    """bias_activation_xp, or one in-place CUDA pass for CuPy arrays when fast kernels are on."""
-    if not on_gpu(z) or (bias is not None and not on_gpu(bias)):
+    """bias_activation_xp, or one in-place CUDA pass where dispatch.use_cuda_bias_activation
+    takes z and the bias."""
+    if not use_cuda_bias_activation(z, bias):
         return bias_activation_xp(z, bias, activation)
     # without a bias the raw argument is never read: z stands in for it
     _kernel(activation, bias is not None, z.dtype.name)(z if bias is None else bias, z.shape[-1], z)

@@ -1,174 +1,154 @@
-"""im2col and col2im: the gather and scatter of convolution windows (NHWC).
+"""Convolution as one matrix product, and its adjoint (NHWC, kernels (kh, kw, C, F)).
 
-im2col turns each output pixel's receptive field into one row, so that a
-convolution becomes one matrix product:
+With cols = im2col(x), the (N * Ho * Wo, kh * kw * C) matrix whose rows are the
+receptive fields of the output pixels (windows.py), and K2 = K.reshape(kh * kw * C, F):
 
-    cols[n, oh, ow, i, j, c] = xpad[n, oh * sh + i, ow * sw + j, c]
-    y[n, oh, ow, :]          = cols[n, oh, ow].reshape(kh * kw * C) @ kernel.reshape(kh * kw * C, F)
+    conv2d            y  = cols @ K2                          (N, H, W, C)   -> (N, Ho, Wo, F)
+    conv2d_transpose  x  = col2im(y @ K2^T)                   (N, Ho, Wo, F) -> (N, H, W, C)
+    kernel gradient   dK = cols^T @ dL/dy                     -> (kh, kw, C, F)
 
-col2im is its adjoint: every entry of ``cols`` is added back to the input
-pixel it was read from (pixels under several windows receive several
-contributions), and the padding is cut off:
+conv2d_transpose is the adjoint of conv2d, <conv2d(x, K), y> == <x, conv2d_transpose(y, K)>,
+so each is the other's input gradient:
 
-    x[n, h, w, c] = sum over (oh, ow, i, j) with oh * sh + i - pad_top == h
-                    and ow * sw + j - pad_left == w  of  cols[n, oh, ow, i, j, c]
+    Conv2D.forward           = conv2d            Conv2D.backward (dL/dx)           = conv2d_transpose
+    Conv2DTranspose.forward  = conv2d_transpose  Conv2DTranspose.backward (dL/dx)  = conv2d
 
-so <im2col(x), c> == <x, col2im(c)> for any x and c.  Conv2D's input gradient
-and Conv2DTranspose's forward are both col2im of a matrix product.
+The three ``*_xp`` forms below say exactly that and are the reference the fast
+paths are tested against.  The routines the layers call (``conv2d``,
+``conv2d_transpose``, ``conv2d_kernel_grad``) run them on slices of the batch
+(im2col's matrix holds kh * kw copies of the input, so it is built for at most
+COLS_BUDGET elements at a time), or take a faster path that computes the same:
+for stride 1 the adjoint is itself a convolution, with the kernel flipped and
+the complementary padding, and on the GPU a convolution with few channels runs
+as the direct kernel (direct_conv.py), which builds no im2col matrix at all.
 """
-
-import functools
-
-import numpy
 
 from .. import backend
-from . import _cuda
-from ._cuda import ctype, launch, on_gpu
+from ..shapes import conv_geometry, transpose_pads
+from .direct_conv import conv2d_direct, conv2d_weight_grad_direct
+from .dispatch import use_direct_conv
+from .windows import col2im, im2col
 
 
-def im2col_xp(x, kernel_size, strides, pads, out_size):
-    """(N, H, W, C) -> (N, Ho, Wo, kh, kw, C): every window of the padded input, copied once.
+def conv2d_xp(x, kernel, strides, pads, out_size):
+    """(y, cols): y = cols @ K2 (N, Ho, Wo, F), cols = im2col(x) as a matrix, over explicit pads."""
+    kh, kw, c, f = kernel.shape
+    cols = im2col_matrix(x, (kh, kw), strides, pads, out_size)
+    return (cols @ kernel.reshape(kh * kw * c, f)).reshape(x.shape[0], *out_size, f), cols
 
-    pads is ((top, bottom), (left, right)); out_size is (Ho, Wo).
+
+def conv2d_transpose_xp(y, kernel, in_size, strides, pads):
+    """x = col2im(y @ K2^T): (N, Ho, Wo, F) back to (N, H, W, C), in_size = (H, W)."""
+    kh, kw, c, f = kernel.shape
+    n, ho, wo, _ = y.shape
+    cols = y.reshape(-1, f) @ kernel.reshape(kh * kw * c, f).T
+    return col2im(cols.reshape(n, ho, wo, kh, kw, c), in_size, strides, pads)
+
+
+def conv2d_kernel_grad_xp(cols, dy, kernel_shape):
+    """dK = cols^T @ dL/dy, with cols the im2col matrix conv2d_xp built from x."""
+    return (cols.T @ dy.reshape(-1, kernel_shape[3])).reshape(kernel_shape)
+
+
+# --- what the layers call: the same maths, the path chosen for the arrays ---
+
+def conv2d(x, kernel, strides, padding, keep_cols=False):
+    """Cross-correlation of x (N, H, W, C) with K (kh, kw, C, F): y (N, Ho, Wo, F), no bias.
+
+    Paths: the direct kernel where dispatch.use_direct_conv says so (GPU, stride 1, few
+    channels), else conv2d_xp on slices of the batch (COLS_BUDGET).  With ``keep_cols``
+    it returns (y, cols): cols is the im2col matrix when the whole batch fitted one
+    slice, for conv2d_kernel_grad to reuse, else None.
     """
-    xp = backend.get_array_module(x)
-    (kh, kw), (sh, sw), (ho, wo) = kernel_size, strides, out_size
-    xpad = xp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
-    # a view, no copy: windows[n, a, b, c, i, j] = xpad[n, a + i, b + j, c]
-    windows = xp.lib.stride_tricks.sliding_window_view(xpad, (kh, kw), axis=(1, 2))
-    windows = windows[:, :sh * (ho - 1) + 1:sh, :sw * (wo - 1) + 1:sw]     # the strided positions
-    return xp.ascontiguousarray(windows.transpose(0, 1, 2, 4, 5, 3))
+    out_size, pads = conv_geometry(x.shape[1:3], kernel.shape[:2], strides, padding)
+    return convolve(x, kernel, strides, pads, out_size, keep_cols)
 
 
-def col2im_xp(cols, in_size, strides, pads):
-    """(N, Ho, Wo, kh, kw, C) -> (N, H, W, C): add each window entry back where im2col read it."""
-    xp = backend.get_array_module(cols)
-    n, ho, wo, kh, kw, c = cols.shape
-    (sh, sw), (h, w) = strides, in_size
-    (pt, pb), (pl, pr) = pads
-    # the padded canvas must also hold the last window's reach (valid padding may leave a remainder)
-    hp = max(h + pt + pb, sh * (ho - 1) + kh)
-    wp = max(w + pl + pr, sw * (wo - 1) + kw)
-    xpad = xp.zeros((n, hp, wp, c), dtype=cols.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            xpad[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :] += cols[:, :, :, i, j, :]
-    return xp.ascontiguousarray(xpad[:, pt:pt + h, pl:pl + w, :])
+def conv2d_transpose(y, kernel, in_size, strides, padding):
+    """The adjoint of conv2d(., K, strides, padding): y (N, Ho, Wo, F) -> (N, H, W, C), in_size = (H, W).
+
+    Paths: for stride 1, when F <= C or the flipped convolution runs direct
+    (dispatch.use_direct_conv), the convolution of y with flip_kernel(K) over
+    transpose_pads: its im2col matrix has F channels instead of C, or there is none;
+    otherwise conv2d_transpose_xp on slices of the batch (COLS_BUDGET).
+    """
+    kh, kw, c, f = kernel.shape
+    n, ho, wo, _ = y.shape
+    _, pads = conv_geometry(in_size, (kh, kw), strides, padding)
+    if tuple(strides) == (1, 1) and (f <= c or use_direct_conv(y, (kh, kw, f, c), strides)):
+        flipped = backend.get_array_module(kernel).ascontiguousarray(flip_kernel(kernel))
+        return convolve(y, flipped, strides, transpose_pads(pads, kh, kw), tuple(in_size))
+    return _joined([conv2d_transpose_xp(y[start:stop], kernel, in_size, strides, pads)
+                    for start, stop in image_chunks(n, ho * wo * kh * kw * c)])
 
 
-# --- CUDA twins: same signatures, one thread per output element, shapes compiled in ---
+def conv2d_kernel_grad(x, dy, kernel_shape, strides, padding, cols=None):
+    """dL/dK of y = conv2d(x, K, strides, padding), given dy = dL/dy.
 
-_IM2COL = r"""
-typedef %(T)s T;
-#define H %(H)d
-#define W %(W)d
-#define C %(C)d
-#define KH %(KH)d
-#define KW %(KW)d
-#define SH %(SH)d
-#define SW %(SW)d
-#define PT %(PT)d
-#define PL %(PL)d
-#define HO %(HO)d
-#define WO %(WO)d
-extern "C" __global__ void im2col(const T* __restrict__ x, T* __restrict__ cols, long long total) {
-    long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= total) return;
-    // idx runs over cols (N, HO, WO, KH, KW, C) in row-major order
-    int c = idx %% C;
-    long long t = idx / C;
-    int j = t %% KW; t /= KW;
-    int i = t %% KH; t /= KH;
-    int ow = t %% WO; t /= WO;
-    int oh = t %% HO;
-    long long n = t / HO;
-    int h = oh * SH + i - PT, w = ow * SW + j - PL;
-    cols[idx] = (h >= 0 && h < H && w >= 0 && w < W) ? x[((n * H + h) * W + w) * C + c] : (T)0;
-}
-"""
-
-_COL2IM = r"""
-typedef %(T)s T;
-#define H %(H)d
-#define W %(W)d
-#define C %(C)d
-#define KH %(KH)d
-#define KW %(KW)d
-#define SH %(SH)d
-#define SW %(SW)d
-#define PT %(PT)d
-#define PL %(PL)d
-#define HO %(HO)d
-#define WO %(WO)d
-extern "C" __global__ void col2im(const T* __restrict__ cols, T* __restrict__ x, long long total) {
-    long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
-    if (idx >= total) return;
-    // idx runs over x (N, H, W, C); gather every window entry that im2col read from here
-    int c = idx %% C;
-    long long t = idx / C;
-    int w = t %% W; t /= W;
-    int h = t %% H;
-    long long n = t / H;
-    int hp = h + PT, wp = w + PL;   // position on the padded canvas
-    T acc = 0;
-    #pragma unroll
-    for (int i = 0; i < KH; ++i) {
-        int dh = hp - i;
-        if (dh < 0 || dh %% SH != 0 || dh / SH >= HO) continue;
-        int oh = dh / SH;
-        #pragma unroll
-        for (int j = 0; j < KW; ++j) {
-            int dw = wp - j;
-            if (dw < 0 || dw %% SW != 0 || dw / SW >= WO) continue;
-            int ow = dw / SW;
-            acc += cols[((((n * HO + oh) * WO + ow) * KH + i) * KW + j) * C + c];
-        }
-    }
-    x[idx] = acc;
-}
-"""
+    Paths: conv2d_kernel_grad_xp on ``cols`` when the forward kept them; the direct
+    weight-gradient kernel where dispatch.use_direct_conv says so; otherwise im2col
+    rebuilt slice by slice (COLS_BUDGET) and conv2d_kernel_grad_xp summed over the slices.
+    """
+    if cols is not None:
+        return conv2d_kernel_grad_xp(cols, dy, kernel_shape)
+    out_size, pads = conv_geometry(x.shape[1:3], kernel_shape[:2], strides, padding)
+    if use_direct_conv(x, kernel_shape, strides):
+        return conv2d_weight_grad_direct(x, dy, kernel_shape, pads)
+    kh, kw, c, _ = kernel_shape
+    grad = 0
+    for start, stop in image_chunks(x.shape[0], out_size[0] * out_size[1] * kh * kw * c):
+        cols = im2col_matrix(x[start:stop], (kh, kw), strides, pads, out_size)
+        grad = grad + conv2d_kernel_grad_xp(cols, dy[start:stop], kernel_shape)
+    return grad
 
 
-@functools.lru_cache(maxsize=None)
-def _conv_kernel(template, name, dtype, dims):
-    keys = ("H", "W", "C", "KH", "KW", "SH", "SW", "PT", "PL", "HO", "WO")
-    return _cuda.compiled(template % dict(zip(keys, dims), T=ctype(dtype)), name)
+# --- below the maths: slicing the batch, the matrix, the flipped kernel ---
+
+# The largest im2col matrix built at once, in elements (256 MiB of float32).
+COLS_BUDGET = 2 ** 26
 
 
-def im2col_cuda(x, kernel_size, strides, pads, out_size):
-    """im2col_xp as one CUDA kernel: each thread writes one entry of cols."""
-    cupy = backend.get_array_module(x)
-    x = cupy.ascontiguousarray(x)
-    n, h, w, c = x.shape
-    (kh, kw), (sh, sw), (ho, wo) = kernel_size, strides, out_size
-    dims = (h, w, c, kh, kw, sh, sw, pads[0][0], pads[1][0], ho, wo)
-    cols = cupy.empty((n, ho, wo, kh, kw, c), dtype=x.dtype)
-    launch(_conv_kernel(_IM2COL, "im2col", x.dtype, dims), cols.size, (x, cols, numpy.int64(cols.size)))
-    return cols
+def image_chunks(n, elements_per_image):
+    """[(start, stop), ...] slices of a batch of n whose im2col matrices fit COLS_BUDGET."""
+    step = max(1, COLS_BUDGET // max(elements_per_image, 1))
+    return [(start, min(start + step, n)) for start in range(0, n, step)]
 
 
-def col2im_cuda(cols, in_size, strides, pads):
-    """col2im_xp as one CUDA gather kernel: each input pixel sums the window entries that
-    touch it (no atomics, so the result is deterministic)."""
-    cupy = backend.get_array_module(cols)
-    cols = cupy.ascontiguousarray(cols)
-    n, ho, wo, kh, kw, c = cols.shape
-    (sh, sw), (h, w) = strides, in_size
-    dims = (h, w, c, kh, kw, sh, sw, pads[0][0], pads[1][0], ho, wo)
-    x = cupy.empty((n, h, w, c), dtype=cols.dtype)
-    launch(_conv_kernel(_COL2IM, "col2im", cols.dtype, dims), x.size, (cols, x, numpy.int64(x.size)))
-    return x
+def im2col_matrix(x, kernel_size, strides, pads, out_size):
+    """im2col(x) as the (N * Ho * Wo, kh * kw * C) matrix; a 1x1 window at stride 1 without
+    padding is the pixel itself, so then it is x, reshaped, with no copy."""
+    c = x.shape[3]
+    if tuple(kernel_size) == (1, 1) and tuple(strides) == (1, 1) and pads == ((0, 0), (0, 0)):
+        return x.reshape(-1, c)
+    return im2col(x, kernel_size, strides, pads, out_size).reshape(-1, kernel_size[0] * kernel_size[1] * c)
 
 
-def im2col(x, kernel_size, strides, pads, out_size):
-    """im2col_xp, or its CUDA twin for CuPy arrays when fast kernels are on."""
-    if on_gpu(x):
-        return im2col_cuda(x, kernel_size, strides, pads, out_size)
-    return im2col_xp(x, kernel_size, strides, pads, out_size)
+def convolve(x, kernel, strides, pads, out_size, keep_cols=False):
+    """conv2d over explicit pads and output size (N, Ho, Wo, F): the direct kernel or conv2d_xp
+    slice by slice; with ``keep_cols``, (y, cols) as conv2d returns them."""
+    if use_direct_conv(x, kernel.shape, strides):
+        y = conv2d_direct(x, kernel, pads)
+        return (y, None) if keep_cols else y
+    kh, kw, c, _ = kernel.shape
+    chunks = image_chunks(x.shape[0], out_size[0] * out_size[1] * kh * kw * c)
+    parts = []
+    for start, stop in chunks:
+        part, cols = conv2d_xp(x[start:stop], kernel, strides, pads, out_size)
+        parts.append(part)
+    y = _joined(parts)
+    if keep_cols:
+        return y, cols if len(chunks) == 1 else None
+    return y
 
 
-def col2im(cols, in_size, strides, pads):
-    """col2im_xp, or its CUDA twin for CuPy arrays when fast kernels are on."""
-    if on_gpu(cols):
-        return col2im_cuda(cols, in_size, strides, pads)
-    return col2im_xp(cols, in_size, strides, pads)
+def flip_kernel(kernel):
+    """K (kh, kw, C, F) turned by 180 degrees with the channels swapped: (kh, kw, F, C).
+
+    The adjoint of a stride-1 convolution with K over pads is the convolution with
+    flip_kernel(K) over shapes.transpose_pads(pads).
+    """
+    return kernel[::-1, ::-1].transpose(0, 1, 3, 2)
+
+
+def _joined(parts):
+    return parts[0] if len(parts) == 1 else backend.get_array_module(parts[0]).concatenate(parts, axis=0)

@@ -6,9 +6,11 @@
 The CUDA twins need two passes each way: one kernel sums every sample in chunks
 (float64 accumulators, and the forward sums x - x[first] so that a large mean
 does not cancel the variance), a one-thread-per-sample kernel turns the chunk
-sums into the statistics, and one elementwise kernel applies them.  CuPy's own
-``var`` / ``mean`` over the leading axes run on a single thread block
-(PERFORMANCE.md, trap 1), which these kernels avoid.
+sums into the statistics, and one elementwise kernel applies them.  CuPy runs a
+reduction with only a few outputs (here one per sample) on a single thread block:
+``x.var(axis=(1, 2, 3))`` took 19.6 ms on an H100 (batch 32, 256 x 256 x 8), where these
+kernels take 0.03 ms.  The xp forms are the reference the CUDA twins are tested
+against.
 """
 
 import functools
@@ -17,7 +19,8 @@ import numpy
 
 from .. import backend
 from . import _cuda
-from ._cuda import ctype, launch, on_gpu
+from ._cuda import ctype, launch
+from .dispatch import use_cuda
 
 
 def layer_norm_xp(x, epsilon):
@@ -186,14 +189,14 @@ def layer_norm_backward_cuda(g, xhat, sigma, denominator):
 
 
 def layer_norm(x, epsilon):
-    """layer_norm_xp, or its CUDA twin for CuPy arrays when fast kernels are on."""
-    if on_gpu(x):
+    """layer_norm_xp, or its CUDA twin where dispatch.use_cuda takes x."""
+    if use_cuda(x):
         return layer_norm_cuda(x, epsilon)
     return layer_norm_xp(x, epsilon)
 
 
 def layer_norm_backward(g, xhat, sigma, denominator):
-    """layer_norm_backward_xp, or its CUDA twin for CuPy arrays when fast kernels are on."""
-    if on_gpu(g, xhat, sigma, denominator):
+    """layer_norm_backward_xp, or its CUDA twin where dispatch.use_cuda takes every array."""
+    if use_cuda(g, xhat, sigma, denominator):
         return layer_norm_backward_cuda(g, xhat, sigma, denominator)
     return layer_norm_backward_xp(g, xhat, sigma, denominator)

@@ -6,7 +6,8 @@
 
 so each window's gradient goes to exactly one element, even with ties (as PyTorch).
 argmax is kept as uint8 (one byte per output; at most 256 window positions).  The
-CUDA twin of the backward pass is a gather: each input pixel looks at the windows
+xp forms are the reference: the CUDA twins are tested against them.  The CUDA
+twin of the backward pass is a gather: each input pixel looks at the windows
 that contain it, with no atomics.
 """
 
@@ -15,11 +16,13 @@ import functools
 import numpy
 
 from .. import backend
+from ..shapes import pool_output_size
 from . import _cuda
-from ._cuda import ctype, launch, on_gpu
+from ._cuda import ctype, launch
+from .dispatch import use_cuda_max_pool, use_cuda_max_pool_backward
 
 
-def window_xp(x, i, j, pool_size, strides, out_size):
+def window_xp(x, i, j, strides, out_size):
     """(N, Ho, Wo, C) view: the entry at position (i, j) of every window."""
     (sh, sw), (ho, wo) = strides, out_size
     return x[:, i:i + sh * (ho - 1) + 1:sh, j:j + sw * (wo - 1) + 1:sw, :]
@@ -33,12 +36,12 @@ def max_pool_xp(x, pool_size, strides):
     maximum only when strictly greater, so ties keep the first maximum in row-major order.
     """
     xp = backend.get_array_module(x)
-    (ph, pw), (sh, sw) = pool_size, strides
-    out_size = ((x.shape[1] - ph) // sh + 1, (x.shape[2] - pw) // sw + 1)
-    y = window_xp(x, 0, 0, pool_size, strides, out_size).copy()
+    ph, pw = pool_size
+    out_size = pool_output_size(x.shape[1:3], pool_size, strides)
+    y = window_xp(x, 0, 0, strides, out_size).copy()
     argmax = xp.zeros(y.shape, dtype=xp.uint8 if ph * pw <= 256 else xp.int32)
     for position in range(1, ph * pw):
-        v = window_xp(x, position // pw, position % pw, pool_size, strides, out_size)
+        v = window_xp(x, position // pw, position % pw, strides, out_size)
         xp.copyto(argmax, position, where=v > y)
         xp.maximum(y, v, out=y)
     return y, argmax
@@ -48,12 +51,11 @@ def max_pool_backward_xp(dy, argmax, in_shape, pool_size, strides):
     """dL/dx (in_shape) from dL/dy and the argmax of the forward pass."""
     xp = backend.get_array_module(dy)
     ph, pw = pool_size
-    ho, wo = dy.shape[1:3]
     dx = xp.zeros(in_shape, dtype=dy.dtype)
     for i in range(ph):
         for j in range(pw):
             # += because windows overlap when strides < pool_size
-            window_xp(dx, i, j, pool_size, strides, (ho, wo))[...] += dy * (argmax == i * pw + j)
+            window_xp(dx, i, j, strides, dy.shape[1:3])[...] += dy * (argmax == i * pw + j)
     return dx
 
 
@@ -140,7 +142,7 @@ def max_pool_cuda(x, pool_size, strides):
     x = cupy.ascontiguousarray(x)
     n, h, w, c = x.shape
     (ph, pw), (sh, sw) = pool_size, strides
-    ho, wo = (h - ph) // sh + 1, (w - pw) // sw + 1
+    ho, wo = pool_output_size((h, w), pool_size, strides)
     y = cupy.empty((n, ho, wo, c), dtype=x.dtype)
     argmax = cupy.empty((n, ho, wo, c), dtype=cupy.uint8)
     kernel = _pool_kernel(_FORWARD, "max_pool", x.dtype, (h, w, c, ph, pw, sh, sw, ho, wo))
@@ -162,14 +164,14 @@ def max_pool_backward_cuda(dy, argmax, in_shape, pool_size, strides):
 
 
 def max_pool(x, pool_size, strides):
-    """max_pool_xp, or its CUDA twin for CuPy arrays when fast kernels are on."""
-    if on_gpu(x) and pool_size[0] * pool_size[1] <= 256:
+    """max_pool_xp, or its CUDA twin where dispatch.use_cuda_max_pool takes x."""
+    if use_cuda_max_pool(x, pool_size):
         return max_pool_cuda(x, pool_size, strides)
     return max_pool_xp(x, pool_size, strides)
 
 
 def max_pool_backward(dy, argmax, in_shape, pool_size, strides):
-    """max_pool_backward_xp, or its CUDA twin for CuPy arrays when fast kernels are on."""
-    if on_gpu(dy) and argmax.dtype == numpy.uint8:
+    """max_pool_backward_xp, or its CUDA twin where dispatch.use_cuda_max_pool_backward takes dy."""
+    if use_cuda_max_pool_backward(dy, argmax):
         return max_pool_backward_cuda(dy, argmax, in_shape, pool_size, strides)
     return max_pool_backward_xp(dy, argmax, in_shape, pool_size, strides)

@@ -8,6 +8,8 @@
              backward dL/dx = dL/dy * y * (1 - y)
 
 Both backward rules need only the output y, so a fused layer keeps y alone.
+The maths (and the bias + activation epilogue of the convolutions, with its
+CUDA twin) is in tinyunet/kernels/activation.py.
 
 Shapes: x (N, H, W, C) -> y (N, H, W, C), element by element.
 Keras:  ``layers.ReLU()``, ``layers.Activation("sigmoid")`` or ``activation="relu"``.
@@ -18,50 +20,16 @@ Example:
     >>> dx = relu.backward(dy)     # dy where x > 0, else 0
 """
 
-from .. import backend
+from ..kernels.activation import ACTIVATIONS, activate, activation_backward, check_activation, sigmoid
 from .base import Layer
 
-ACTIVATIONS = ("linear", "relu", "sigmoid")
+__all__ = ["ReLU", "Sigmoid", "ACTIVATIONS", "activate", "activation_backward", "check_activation", "sigmoid"]
 
 
-def check_activation(activation, layer="layer"):
-    """The activation's name ('linear' for None), or a ValueError naming the layer."""
-    name = "linear" if activation is None else str(activation).lower()
-    if name not in ACTIVATIONS:
-        raise ValueError(f"{layer}: activation must be None, 'linear', 'relu' or 'sigmoid', not {activation!r}")
-    return name
+class _Activation(Layer):
+    """An element-wise activation layer: y = act(x), dL/dx from dL/dy and y alone."""
 
-
-def sigmoid(x):
-    """1 / (1 + exp(-x)) without overflow for any finite x."""
-    xp = backend.get_array_module(x)
-    e = xp.exp(-xp.abs(x))
-    return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
-
-
-def activate(name, z):
-    """y = act(z) for 'linear', 'relu' or 'sigmoid'."""
-    if name == "relu":
-        return backend.get_array_module(z).maximum(z, 0)
-    if name == "sigmoid":
-        return sigmoid(z)
-    return z
-
-
-def activation_backward(name, y, dy):
-    """dL/dz from dL/dy and the activation's output y."""
-    if name == "relu":
-        return dy * (y > 0)
-    if name == "sigmoid":
-        return dy * y * (1 - y)
-    return dy
-
-
-class ReLU(Layer):
-    """Rectified linear unit: y = max(x, 0); dL/dx = dL/dy * [x > 0].
-
-    Shapes: any NHWC input; the output has the same shape.
-    """
+    activation = None   # the name kernels.activation knows it by
 
     def __init__(self, name=None):
         super().__init__(name=name)
@@ -69,30 +37,28 @@ class ReLU(Layer):
 
     def forward(self, x):
         x = self.prepare_input(x)
-        self.y = activate("relu", x)
+        self.y = activate(self.activation, x)
         return self.y
 
     def backward(self, dy):
         dy = self.check_backward_ready(dy, None if self.y is None else self.y.shape)
-        return activation_backward("relu", self.y, dy)
+        return activation_backward(self.activation, self.y, dy)
 
 
-class Sigmoid(Layer):
+class ReLU(_Activation):
+    """Rectified linear unit: y = max(x, 0); dL/dx = dL/dy * [x > 0].
+
+    Shapes: any NHWC input; the output has the same shape.
+    """
+
+    activation = "relu"
+
+
+class Sigmoid(_Activation):
     """Logistic sigmoid: y = 1 / (1 + exp(-x)); dL/dx = dL/dy * y * (1 - y).
 
     Maps each value to a probability in [0, 1]; the U-Net's last layer uses it.
     Shapes: any NHWC input; the output has the same shape.
     """
 
-    def __init__(self, name=None):
-        super().__init__(name=name)
-        self.y = None
-
-    def forward(self, x):
-        x = self.prepare_input(x)
-        self.y = activate("sigmoid", x)
-        return self.y
-
-    def backward(self, dy):
-        dy = self.check_backward_ready(dy, None if self.y is None else self.y.shape)
-        return activation_backward("sigmoid", self.y, dy)
+    activation = "sigmoid"

@@ -1,10 +1,17 @@
 """What every layer shares: building its weights, checking its input, its name.
 
-A layer is one class whose ``forward`` sits directly above its ``backward``.
-``build(input_shape, dtype)`` makes the weights in ``params`` (the first
-``forward`` calls it when you have not; it never rebuilds); ``forward(x)``
-returns the output and keeps, in named attributes, what ``backward`` needs;
-``backward(dy)`` returns dL/dx and fills ``grads`` (same keys as ``params``).
+A layer is one class whose ``forward`` sits directly above its ``backward``:
+
+    build(input_shape, dtype="float32", check_finite=True)
+        makes the weights in ``params`` (the first ``forward`` calls it when you
+        have not; it never rebuilds).  ``check_finite=False`` builds a layer that
+        does not check its inputs for NaN / inf: a model checks its own input once.
+    forward(x) -> y
+        keeps, in named attributes, what ``backward`` needs.
+    backward(dy) -> dL/dx
+        fills ``grads`` (same keys as ``params``).  The convolutions also take
+        ``backward(dy, input_gradient=False)``, which fills ``grads`` and returns
+        None: a network's first layer has no use for dL/dx.
 """
 
 import itertools
@@ -36,7 +43,8 @@ class Layer:
         grads: dict of dL/dweight, filled by ``backward``, keyed like ``params``.
         check_finite: when True (the default) ``forward`` refuses NaN or inf
             inputs.  It costs a device-to-host read on the GPU, so a model
-            checks its own input once and turns it off in its layers.
+            checks its own input once and builds its layers with
+            ``build(..., check_finite=False)``.
     """
 
     weighted = False  # layers with weights compute in float32 unless built otherwise
@@ -58,8 +66,11 @@ class Layer:
     def __repr__(self):
         return f"{type(self).__name__}(name={self.name!r})"
 
-    def build(self, input_shape, dtype="float32"):
-        """Create the weights for a full NHWC ``input_shape``; a second call changes nothing."""
+    def build(self, input_shape, dtype="float32", check_finite=True):
+        """Create the weights for a full NHWC ``input_shape``; a second call changes nothing.
+
+        ``check_finite=False``: ``forward`` will not check its inputs for NaN / inf.
+        """
         if self.built:
             return
         input_shape = tuple(int(d) for d in input_shape)
@@ -69,6 +80,7 @@ class Layer:
         if self.dtype.kind != "f":
             raise ValueError(f"{self.name}: dtype must be a float type, not {dtype}")
         self.input_shape = input_shape
+        self.check_finite = bool(check_finite)
         self.xp = backend.xp
         self.params = self.make_params(input_shape)
         self.grads = {}

@@ -19,7 +19,7 @@ Example:
 """
 
 from .. import kernels
-from ..shapes import as_pair, check_padding
+from ..shapes import as_pair, check_padding, pool_output_size
 from .base import Layer
 
 
@@ -37,12 +37,11 @@ class MaxPooling2D(Layer):
 
     def output_shape(self, input_shape):
         n, h, w, c = input_shape
-        (ph, pw), (sh, sw) = self.pool_size, self.strides
-        return (n, (h - ph) // sh + 1, (w - pw) // sw + 1, c)
+        return (n, *pool_output_size((h, w), self.pool_size, self.strides), c)
 
     def forward(self, x):
         x = self.prepare_input(x)
-        n, h, w, c = x.shape
+        h, w = x.shape[1:3]
         (ph, pw), (sh, sw) = self.pool_size, self.strides
         if h < ph or w < pw or (h - ph) % sh or (w - pw) % sw:
             fit_h = ph if h < ph else h - (h - ph) % sh   # the nearest size that tiles, not above h
@@ -52,7 +51,7 @@ class MaxPooling2D(Layer):
                 f"with strides {sh}x{sw}: height - {ph} and width - {pw} must be multiples of the "
                 f"strides (a multiple of the pool size when strides = pool size; e.g. {fit_h}x{fit_w})")
         self.in_shape = x.shape
-        # the window maths (stack the windows, first argmax) is kernels.pooling.max_pool_xp
+        # the window maths (one pass per window position, the first maximum kept) is kernels.pooling.max_pool_xp
         y, self.argmax = kernels.max_pool(x, self.pool_size, self.strides)
         return y
 

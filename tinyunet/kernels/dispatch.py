@@ -1,0 +1,108 @@
+"""The one place that decides, per operation, whether a CUDA twin runs instead of its xp form.
+
+Every routine of ``tinyunet.kernels`` asks one predicate here and then runs
+either its readable ``xp`` form (the reference: NumPy, or CuPy with fast
+kernels off) or its hand-written CUDA twin.  A predicate is True only when
+the fast kernels are on, every array is a CuPy float32 / float64 array and
+the twin was written for the shape:
+
+    use_cuda(*arrays)                          im2col, col2im, layer_norm(_backward)
+    use_cuda_bias_activation(z, bias)          bias_activation
+    use_cuda_max_pool(x, pool_size)            max_pool: at most 256 window positions (uint8 argmax)
+    use_cuda_max_pool_backward(dy, argmax)     max_pool_backward: a uint8 argmax
+    use_cuda_adam(arrays)                      adam_update_all: one dtype, every array contiguous
+    use_direct_conv(x, kernel_shape, strides)  conv2d & co: the direct kernel instead of im2col + GEMM
+    use_cuda_direct_conv(kernel_shape, *arrays)  conv2d_direct, conv2d_weight_grad_direct
+
+``TINYUNET_FAST_KERNELS=0`` (read at import) or ``set_fast(False)`` makes every
+predicate False, so the readable forms run on the GPU too; the GPU tests
+compare the two.
+"""
+
+import os
+
+import numpy
+
+from .. import backend
+from ._cuda import CTYPES
+from .direct_conv_cuda import MAX_FILTERS, MAX_OWNERS, SHARED_BYTES, channels_per_owner
+
+_fast = os.environ.get("TINYUNET_FAST_KERNELS", "1").strip() not in ("0", "false", "no", "off")
+
+
+def fast_enabled():
+    """True when CuPy arrays go through the hand-written CUDA kernels."""
+    return _fast
+
+
+def set_fast(enabled):
+    """Turn the CUDA kernels on or off; returns the previous setting."""
+    global _fast
+    previous, _fast = _fast, bool(enabled)
+    return previous
+
+
+def use_cuda(*arrays):
+    """True when the fast kernels are on and every array is a CuPy array of float32/float64."""
+    if not _fast:
+        return False
+    return all(backend.get_array_module(a) is not numpy and a.dtype in CTYPES for a in arrays)
+
+
+def use_cuda_bias_activation(z, bias):
+    """bias_activation's twin takes z and the bias (None: no bias)."""
+    return use_cuda(z) if bias is None else use_cuda(z, bias)
+
+
+def use_cuda_max_pool(x, pool_size):
+    """max_pool's twin keeps argmax in one byte: at most 256 window positions."""
+    return use_cuda(x) and pool_size[0] * pool_size[1] <= 256
+
+
+def use_cuda_max_pool_backward(dy, argmax):
+    """max_pool_backward's twin reads a uint8 argmax (as max_pool's twin writes it)."""
+    return use_cuda(dy) and argmax.dtype == numpy.uint8
+
+
+def use_cuda_adam(arrays):
+    """adam_update_all's twin takes every tensor in one launch: one dtype, all C-contiguous."""
+    return (len(arrays) > 0 and use_cuda(*arrays) and len({a.dtype for a in arrays}) == 1
+            and all(a.flags.c_contiguous for a in arrays))
+
+
+def direct_conv_fits_cuda(c, f, kh, kw, dtype):
+    """True when the direct convolution's CUDA twins take this shape: the kernel fits shared
+    memory (48 KB), F <= 64 accumulators per thread, at most 1024 weight-gradient owner threads."""
+    dtype = numpy.dtype(dtype)
+    if dtype not in CTYPES or f > MAX_FILTERS or kh * kw * c * f * dtype.itemsize > SHARED_BYTES:
+        return False
+    return kh * kw * (c // channels_per_owner(c, f, dtype.itemsize)) <= MAX_OWNERS
+
+
+def direct_conv_supported(c, f, kh, kw, dtype="float32"):
+    """True where the direct convolution is expected to beat im2col + GEMM on an H100.
+
+    Measured on an H100 at batch 32 (tools/time_direct_conv.py, BENCHMARKS.md): direct beats
+    im2col + GEMM at 16 -> 8 (forward 0.33 vs 1.75 ms) and still at 32 -> 16 (forward 0.34
+    vs 0.88 ms, input gradient 0.25 vs 0.62; its weight gradient 0.52 vs 0.39 ms, but the
+    GEMM's needs the im2col matrix rebuilt or kept); C = 64 does not fit the CUDA twin's
+    shared memory.  A 1x1 kernel is a plain per-pixel matmul that im2col only copies, so it
+    goes direct up to C = 64.  Either way the CUDA twin must take it.
+    """
+    small = c <= 32 or (kh == 1 and kw == 1 and c <= 64)
+    return small and direct_conv_fits_cuda(c, f, kh, kw, dtype)
+
+
+def use_direct_conv(x, kernel_shape, strides):
+    """True when a convolution of x with a (kh, kw, C, F) kernel runs as the direct kernel
+    (no im2col matrix at all): stride 1, fast kernels on CuPy, and few channels."""
+    kh, kw, c, f = kernel_shape
+    return tuple(strides) == (1, 1) and use_cuda(x) and direct_conv_supported(c, f, kh, kw, x.dtype)
+
+
+def use_cuda_direct_conv(kernel_shape, *arrays):
+    """The direct convolution's CUDA twins take these arrays: one dtype, a shape that fits, and
+    fewer than 2^31 elements each (pixel indices are 32-bit ints)."""
+    return (use_cuda(*arrays) and len({a.dtype for a in arrays}) == 1 and len(kernel_shape) == 4
+            and direct_conv_fits_cuda(*kernel_shape[2:], *kernel_shape[:2], arrays[0].dtype)
+            and max(a.size for a in arrays) < 2 ** 31)
