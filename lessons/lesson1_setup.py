@@ -16,9 +16,9 @@ import numpy
 import PIL
 
 import tinyunet
-from tinyunet import backend, lesson_config
+from tinyunet import backend, lessons
 
-run = lesson_config.start(__file__, 1, "Set up: libraries, backend and device", "Cell 1 (setup)")
+run = lessons.start(__file__, 1, "Set up: libraries, backend and device", "Cell 1 (setup)")
 
 print(f"Python      {sys.version.split()[0]} on {platform.system()} {platform.machine()}, "
       f"{os.cpu_count()} CPU cores")

@@ -12,9 +12,9 @@ The splits are kept in the run folder (data.npz) for the later lessons.
     python lessons/lesson2_load_data.py [--config ...] [--out DIR] [--data DIR]
 """
 
-from tinyunet import data, lesson_config
+from tinyunet import data, lessons
 
-run = lesson_config.start(__file__, 2, "Load the data", "Cell 2 (load and split the data)")
+run = lessons.start(__file__, 2, "Load the data", "Cell 2 (load and split the data)")
 config = run.config
 
 if run.args.data:
@@ -34,5 +34,5 @@ for name, split in splits.items():
           f"{len(subjects):>3} subjects, pancreas covers {area.mean():.1f}% of a slice on average "
           f"(min {area.min():.1f}%, max {area.max():.1f}%)")
 
-lesson_config.save_data(run, splits, source)
+lessons.save_data(run, splits, source)
 print(f"\nSaved the splits to {run.path('data.npz')}")

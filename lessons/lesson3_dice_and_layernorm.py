@@ -14,11 +14,11 @@ backward pass we wrote by hand are checked against finite differences
 
 import numpy
 
-from tinyunet import backend, losses, metrics, plots, lesson_config
+from tinyunet import backend, lessons, losses, metrics, plots
 from tinyunet.gradcheck import gradcheck
 from tinyunet.layers import LayerNormalization
 
-run = lesson_config.start(__file__, 3, "Dice and layer normalization", "Cell 3 and Figure 1")
+run = lessons.start(__file__, 3, "Dice and layer normalization", "Cell 3 and Figure 1")
 
 print("Dice = 2 |X and Y| / (|X| + |Y|)   (Equation 1)\n")
 cases = plots.overlap_cases()

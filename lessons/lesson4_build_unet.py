@@ -12,10 +12,10 @@ drawn beside it for comparison.
     python lessons/lesson4_build_unet.py [--config ...] [--out DIR]
 """
 
-from tinyunet import plots, lesson_config
+from tinyunet import lessons, plots
 from tinyunet.models import UNet
 
-run = lesson_config.start(__file__, 4, "Build the U-Net", "Cell 4 and Figure 2")
+run = lessons.start(__file__, 4, "Build the U-Net", "Cell 4 and Figure 2")
 config = run.config
 shape = (config.image_size, config.image_size, 1)
 

@@ -14,18 +14,18 @@ history.csv, and Figure 3 is drawn from it.
 
 import time
 
-from tinyunet import backend, plots, lesson_config
+from tinyunet import backend, lessons, plots
 from tinyunet.models import UNet
 from tinyunet.optimizers import Adam
 
-parser = lesson_config.argument_parser("Lesson 5: train the U-Net")
+parser = lessons.argument_parser("Lesson 5: train the U-Net")
 parser.add_argument("--epochs", type=int, default=None, help="override the configuration's epoch count")
 parser.add_argument("--resume", action="store_true", help="continue an interrupted training in this run folder")
-run = lesson_config.start(__file__, 5, "Train the U-Net", "Cells 4-5 and Figure 3", parser=parser)
+run = lessons.start(__file__, 5, "Train the U-Net", "Cells 4-5 and Figure 3", parser=parser)
 config = run.config
 epochs = run.args.epochs or config.epochs
 
-splits, source = lesson_config.load_data(run)
+splits, source = lessons.load_data(run)
 train, validation = splits.train, splits.validation
 model = UNet(config.preset, input_shape=train.images.shape[1:], seed=config.seed)
 print(f"U-Net '{config.preset}', {model.count_params():,} parameters; data: {source}")

@@ -15,13 +15,13 @@ the baseline the U-Net has to beat.  Everything goes to metrics.json.
 
 import numpy
 
-from tinyunet import metrics, plots, lesson_config
+from tinyunet import lessons, metrics, plots
 from tinyunet.data import threshold_baseline
 from tinyunet.models import UNet
 
-run = lesson_config.start(__file__, 6, "Predict the test set", "Cell 6 and Figure 4")
+run = lessons.start(__file__, 6, "Predict the test set", "Cell 6 and Figure 4")
 config = run.config
-splits, source = lesson_config.load_data(run)
+splits, source = lessons.load_data(run)
 test = splits.test
 
 model = UNet(config.preset, input_shape=test.images.shape[1:], seed=config.seed)

@@ -17,14 +17,14 @@ import subprocess
 import sys
 import time
 
-from tinyunet import lesson_config
+from tinyunet import lessons
 
 LESSONS = ("lesson1_setup.py", "lesson2_load_data.py", "lesson3_dice_and_layernorm.py",
            "lesson4_build_unet.py", "lesson5_train.py", "lesson6_predict.py")
 
 
 def holds_a_run(folder):
-    return any(os.path.exists(os.path.join(folder, name)) for name in lesson_config.OUTPUT_FILES)
+    return any(os.path.exists(os.path.join(folder, name)) for name in lessons.OUTPUT_FILES)
 
 
 def choose_folder(args, config):
@@ -34,25 +34,25 @@ def choose_folder(args, config):
             raise SystemExit(f"{args.out} already holds a run: pass --overwrite to replace it, "
                              "or choose another --out")
         return args.out
-    folder = lesson_config.default_folder(config.name)
+    folder = lessons.default_folder(config.name)
     if args.overwrite:
         return folder
     suffix = 2
     while holds_a_run(folder):
-        folder = f"{lesson_config.default_folder(config.name)}-{suffix}"
+        folder = f"{lessons.default_folder(config.name)}-{suffix}"
         suffix += 1
     return folder
 
 
 def main(argv=None):
-    parser = lesson_config.argument_parser("Run lessons 1-6 in order")
+    parser = lessons.argument_parser("Run lessons 1-6 in order")
     parser.add_argument("--overwrite", action="store_true",
                         help="replace the lesson files of an existing run in the folder")
     args = parser.parse_args(argv)
-    config = lesson_config.resolve(args.config or "auto")
+    config = lessons.resolve(args.config or "auto")
     folder = choose_folder(args, config)
     if args.overwrite:
-        for name in lesson_config.OUTPUT_FILES:
+        for name in lessons.OUTPUT_FILES:
             if os.path.exists(os.path.join(folder, name)):
                 os.remove(os.path.join(folder, name))
     here = os.path.dirname(os.path.abspath(__file__))
@@ -71,7 +71,7 @@ def main(argv=None):
     with open(metrics_path) as file:
         metrics = json.load(file)
     metrics["run_all_seconds"] = round(seconds, 1)
-    run = lesson_config.Run(folder, config, args, here)
+    run = lessons.Run(folder, config, args, here)
     run.write_json("metrics.json", metrics)
     summary = (f"\nAll lessons done in {seconds:.0f} s ({config.name} config). Test Dice: global "
                f"{metrics['test_dice_global']:.3f}, per image {metrics['test_dice_per_image']:.3f}")

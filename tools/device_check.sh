@@ -86,9 +86,9 @@ if [ "${LESSON:-1}" != 0 ]; then
 fi
 
 # g. the summary, last, because only the end of the output comes back
-python - "$OUT" > "$OUT/summary.txt" 2>&1 <<'PY'
+python - "$OUT" "$RUN" > "$OUT/summary.txt" 2>&1 <<'PY'
 import json, os, sys
-out = sys.argv[1]
+out, run = sys.argv[1], sys.argv[2]
 print("=" * 78)
 print(open(os.path.join(out, "steps.txt")).read().rstrip())
 for line in open(os.path.join(out, "tests.log")):
@@ -117,7 +117,7 @@ for r in rows:
     if not r.get("twin_check_ok", True):
         print("   twin check FAILED:", r.get("twin_check"))
 try:
-    metrics = json.load(open("/tmp/tinyunet_gpurun/metrics.json"))
+    metrics = json.load(open(os.path.join(run, "metrics.json")))
     print(f"gpu lesson: test Dice global {metrics['test_dice_global']:.3f}, per image "
           f"{metrics['test_dice_per_image']:.3f}, baseline {metrics.get('threshold_baseline_dice', float('nan')):.3f}, "
           f"{metrics.get('run_all_seconds', float('nan')):.0f} s in all, training {metrics['training']['seconds']:.0f} s")

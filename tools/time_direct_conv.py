@@ -2,12 +2,13 @@
 
     python tools/time_direct_conv.py [--batch 32] [--size 256] [--dtype float32] [--reps 20]
 
-For each layer shape it first checks that both paths give the same forward, weight
-gradient and input gradient, then times each (CUDA events around each call, 3 warm-up
-calls, median of --reps) and prints a table in milliseconds:
+For each layer shape it times both paths (tinyunet.bench.Timer: CUDA events around each
+call, 3 warm-up calls, median of --reps), checks that they give the same forward, weight
+gradient and input gradient (the largest relative error is the last column), and prints a
+table in milliseconds:
 
     fwd   im2col + GEMM: kernels.im2col (CUDA) then cols @ K, as Conv2D.forward did up to now
-          direct:        kernels.direct_conv.conv2d_direct_cuda
+          direct:        kernels.direct_conv_cuda.conv2d_direct_cuda
     wgrad GEMM:          cols.T @ dz, with cols kept from the forward (as Conv2D does)
           direct:        conv2d_weight_grad_direct_cuda from x and dz (no cols needed)
     dgrad GEMM + col2im: col2im(dz @ K^T)
@@ -19,7 +20,6 @@ im2col + GEMM whatever the layer dispatches to.  TF32 stays off (CUPY_TF32 unset
 
 import argparse
 import pathlib
-import statistics
 import sys
 
 import numpy
@@ -27,26 +27,14 @@ import numpy
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from tinyunet import backend  # noqa: E402
-from tinyunet.kernels import conv, direct_conv  # noqa: E402
-from tinyunet.shapes import padding_amounts  # noqa: E402
+from tinyunet.bench import Timer  # noqa: E402
+from tinyunet.kernels import direct_conv_cuda, dispatch, windows  # noqa: E402
+from tinyunet.kernels.conv import flip_kernel  # noqa: E402
+from tinyunet.shapes import padding_amounts, transpose_pads  # noqa: E402
 
 # name, H, W, C, F, k: the article U-Net's layers where im2col costs most, at 256 x 256 input
 LAYERS = [("up1_conv", 256, 256, 16, 8, 3), ("up2_conv", 128, 128, 32, 16, 3), ("down1_conv", 256, 256, 1, 8, 5),
           ("up3_conv", 64, 64, 64, 32, 3), ("output", 256, 256, 8, 1, 1)]
-
-
-def median_ms(cupy, fn, reps):
-    for _ in range(3):
-        fn()
-    start, end = cupy.cuda.Event(), cupy.cuda.Event()
-    times = []
-    for _ in range(reps):
-        start.record()
-        fn()
-        end.record()
-        end.synchronize()
-        times.append(cupy.cuda.get_elapsed_time(start, end))
-    return statistics.median(times)
 
 
 def relative_error(a, b):
@@ -55,6 +43,11 @@ def relative_error(a, b):
 
 
 def time_layer(cupy, name, h, w, c, f, k, batch, dtype, reps):
+    timer = Timer("cupy")
+
+    def median_ms(fn):
+        return timer.median(fn, reps, warmup=3)
+
     rng = numpy.random.default_rng(0)
     pads = (padding_amounts(h, k, 1, "same"), padding_amounts(w, k, 1, "same"))
     x = cupy.asarray(rng.standard_normal((batch, h, w, c)).astype(dtype))
@@ -63,32 +56,32 @@ def time_layer(cupy, name, h, w, c, f, k, batch, dtype, reps):
     pixels, depth = batch * h * w, k * k * c
 
     def gemm_forward():
-        cols = conv.im2col_cuda(x, (k, k), (1, 1), pads, (h, w)).reshape(pixels, depth)
+        cols = windows.im2col_cuda(x, (k, k), (1, 1), pads, (h, w)).reshape(pixels, depth)
         return cols @ kernel.reshape(depth, f), cols
 
     y_gemm, cols = gemm_forward()
     dz2 = dz.reshape(pixels, f)
     wgrad_gemm = lambda: cols.T @ dz2  # noqa: E731
     kernel_t = kernel.reshape(depth, f).T
-    dgrad_gemm = lambda: conv.col2im_cuda((dz2 @ kernel_t).reshape(batch, h, w, k, k, c),  # noqa: E731
+    dgrad_gemm = lambda: windows.col2im_cuda((dz2 @ kernel_t).reshape(batch, h, w, k, k, c),  # noqa: E731
                                           (h, w), (1, 1), pads)
     row = {"layer": name, "shape": f"{h}x{w} {c}->{f} {k}x{k}", "cols_MB": cols.nbytes / 2 ** 20,
-           "chosen": direct_conv.direct_conv_supported(c, f, k, k, dtype),
-           "fwd_gemm": median_ms(cupy, gemm_forward, reps), "wgrad_gemm": median_ms(cupy, wgrad_gemm, reps),
-           "dgrad_gemm": median_ms(cupy, dgrad_gemm, reps)}
+           "chosen": dispatch.direct_conv_supported(c, f, k, k, dtype),
+           "fwd_gemm": median_ms(gemm_forward), "wgrad_gemm": median_ms(wgrad_gemm),
+           "dgrad_gemm": median_ms(dgrad_gemm)}
     dk_gemm, dx_gemm = wgrad_gemm().reshape(kernel.shape), dgrad_gemm()
-    flipped, adjoint = direct_conv.flip_kernel(kernel), direct_conv.transpose_pads(pads, k, k)
-    if direct_conv.cuda_supported(c, f, k, k, dtype):
-        forward = lambda: direct_conv.conv2d_direct_cuda(x, kernel, pads)  # noqa: E731
-        wgrad = lambda: direct_conv.conv2d_weight_grad_direct_cuda(x, dz, kernel.shape, pads)  # noqa: E731
-        row["fwd_direct"] = median_ms(cupy, forward, reps)
-        row["wgrad_direct"] = median_ms(cupy, wgrad, reps)
+    flipped, adjoint = flip_kernel(kernel), transpose_pads(pads, k, k)
+    if dispatch.direct_conv_fits_cuda(c, f, k, k, dtype):
+        forward = lambda: direct_conv_cuda.conv2d_direct_cuda(x, kernel, pads)  # noqa: E731
+        wgrad = lambda: direct_conv_cuda.conv2d_weight_grad_direct_cuda(x, dz, kernel.shape, pads)  # noqa: E731
+        row["fwd_direct"] = median_ms(forward)
+        row["wgrad_direct"] = median_ms(wgrad)
         row["max_rel_err"] = max(relative_error(forward().reshape(pixels, f), y_gemm),
                                  relative_error(wgrad(), dk_gemm))
-    if direct_conv.cuda_supported(f, c, k, k, dtype):
+    if dispatch.direct_conv_fits_cuda(f, c, k, k, dtype):
         flipped = cupy.ascontiguousarray(flipped)
-        dgrad = lambda: direct_conv.conv2d_direct_cuda(dz, flipped, adjoint)  # noqa: E731
-        row["dgrad_direct"] = median_ms(cupy, dgrad, reps)
+        dgrad = lambda: direct_conv_cuda.conv2d_direct_cuda(dz, flipped, adjoint)  # noqa: E731
+        row["dgrad_direct"] = median_ms(dgrad)
         row["max_rel_err"] = max(row.get("max_rel_err", 0.0), relative_error(dgrad(), dx_gemm))
     return row
 

@@ -7,14 +7,9 @@ concatenates the skip of the same level before convolving, so fine detail
 lost by pooling comes back for precise boundaries (Ronneberger et al. 2015;
 the article's Figure 2).
 
-Presets (SPEC section 5):
-
-    "article"   five levels, filters 8, 16, 32, 64, 128, kernel 5 at level 1 and 3 elsewhere;
-                levels 1, 3, 5 use a linear convolution followed by LayerNormalization,
-                levels 2 and 4 a ReLU convolution; the up path uses Conv2DTranspose(f, 2,
-                strides 2); 600,761 parameters at 256 x 256 x 1.
-    "notebook"  the notebook's Cell 4: four levels (8, 16, 32, 64), a 72-filter bottleneck,
-                UpSampling2D + 2 x 2 convolution on the way up.
+Presets (presets.py): "article", the article's five levels with transposed convolutions
+on the way up, 600,761 parameters at 256 x 256 x 1; "notebook", the notebook's Cell 4,
+four levels, a bottleneck and UpSampling2D + convolution on the way up.
 
 The backward pass is written out below (``backward``): the gradient runs back
 through the output convolution, then up level by up level, where
@@ -32,67 +27,11 @@ Example:
 import numpy
 
 from .. import backend
-from ..layers import (Concatenate, Conv2D, Conv2DTranspose, LayerNormalization, MaxPooling2D,
-                      UpSampling2D)
-from . import training, weights
+from ..layers import Conv2D
+from . import checkpoint, training
+from .presets import PRESETS, DownLevel, UpLevel
 
-PRESETS = ("article", "notebook")
-
-
-class DownLevel:
-    """One level of the contracting path: ``block`` layers (whose output is the skip), then ``pool``."""
-
-    def __init__(self, block, pool):
-        self.block, self.pool = block, pool
-
-
-class UpLevel:
-    """One level of the expanding path: ``up`` layers, concatenation with the skip, ``conv`` layers."""
-
-    def __init__(self, up, concat, conv):
-        self.up, self.concat, self.conv = up, concat, conv
-
-
-def _conv_block(name, norm_name, filters, kernel_size, normalized, seed):
-    """The article's act(l): a linear conv + LayerNormalization, or a ReLU conv."""
-    if normalized:
-        return [Conv2D(filters, kernel_size, padding="same", name=name, seed=seed),
-                LayerNormalization(name=norm_name)]
-    return [Conv2D(filters, kernel_size, padding="same", activation="relu", name=name, seed=seed)]
-
-
-def _article(seeds):
-    filters, kernels = (8, 16, 32, 64, 128), (5, 3, 3, 3, 3)
-    normalized = {1: True, 2: False, 3: True, 4: False, 5: True}
-    down = []
-    for level in range(1, 6):
-        block = _conv_block(f"down{level}_conv", f"down{level}_norm", filters[level - 1], kernels[level - 1],
-                            normalized[level], next(seeds))
-        down.append(DownLevel(block, MaxPooling2D(2, name=f"down{level}_pool")))
-    up = []
-    for level in range(5, 0, -1):
-        f = filters[level - 1]
-        transpose = Conv2DTranspose(f, 2, strides=2, padding="same", name=f"up{level}_transpose",
-                                    activation=None if normalized[level] else "relu", seed=next(seeds))
-        up_layers = [transpose] + ([LayerNormalization(name=f"up{level}_norm")] if normalized[level] else [])
-        up.append(UpLevel(up_layers, Concatenate(name=f"up{level}_concat"),
-                          [Conv2D(f, 3, padding="same", activation="relu", name=f"up{level}_conv", seed=next(seeds))]))
-    return down, [], up
-
-
-def _notebook(seeds):
-    down = []
-    for level, (f, k, normalized) in enumerate([(8, 5, True), (16, 3, False), (32, 3, True), (64, 3, False)], 1):
-        down.append(DownLevel(_conv_block(f"conv{level}", f"conv{level}_norm", f, k, normalized, next(seeds)),
-                              MaxPooling2D(2, name=f"pool{level}")))
-    bottleneck = [Conv2D(72, 3, padding="same", activation="relu", name="conv5", seed=next(seeds))]
-    up = []
-    for level, (f, normalized) in zip(range(6, 10), [(64, True), (32, False), (16, True), (8, False)]):
-        up_layers = [UpSampling2D(2, name=f"up{level}_upsample")]
-        up_layers += _conv_block(f"up{level}", f"up{level}_norm", f, 2, normalized, next(seeds))
-        up.append(UpLevel(up_layers, Concatenate(name=f"concat{level}"),
-                          [Conv2D(f, 3, padding="same", activation="relu", name=f"conv{level}", seed=next(seeds))]))
-    return down, bottleneck, up
+__all__ = ["UNet", "DownLevel", "UpLevel"]
 
 
 class UNet:
@@ -113,14 +52,14 @@ class UNet:
 
     def __init__(self, preset="article", input_shape=(256, 256, 1), seed=0, dtype="float32"):
         if preset not in PRESETS:
-            raise ValueError(f"UNet: preset must be one of {PRESETS}, not {preset!r}")
+            raise ValueError(f"UNet: preset must be one of {tuple(PRESETS)}, not {preset!r}")
         input_shape = tuple(int(d) for d in input_shape)
         if len(input_shape) != 3:
             raise ValueError(f"UNet: input_shape is (height, width, channels), got {input_shape}")
         self.preset, self.seed, self.dtype = preset, seed, numpy.dtype(dtype)
         seeds = iter(numpy.random.SeedSequence(seed).spawn(64))
         generators = (numpy.random.default_rng(s) for s in seeds)
-        self.down, self.bottleneck, self.up = (_article if preset == "article" else _notebook)(generators)
+        self.down, self.bottleneck, self.up = PRESETS[preset](generators)
         self.output = Conv2D(1, 1, activation="sigmoid", kernel_initializer="glorot_uniform",
                              name="output" if preset == "article" else "conv10", seed=next(generators))
         self.levels = len(self.down)
@@ -146,8 +85,7 @@ class UNet:
 
         def run(layers, shape):
             for layer in layers:
-                layer.build(shape, dtype=self.dtype)
-                layer.check_finite = False  # the model checks its input once instead
+                layer.build(shape, dtype=self.dtype, check_finite=False)  # the model checks its input once
                 shape = layer.output_shape(shape)
                 shapes[layer.name] = shape
             return shape
@@ -160,8 +98,7 @@ class UNet:
         shape = run(self.bottleneck, shape)
         for level, skip in zip(self.up, reversed(skips)):
             shape = run(level.up, shape)
-            level.concat.build(shape, dtype=self.dtype)
-            level.concat.check_finite = False
+            level.concat.build(shape, dtype=self.dtype, check_finite=False)
             shape = level.concat.output_shape([skip, shape])
             shapes[level.concat.name] = shape
             shape = run(level.conv, shape)
@@ -226,7 +163,6 @@ class UNet:
         convolution then returns None): ``fit`` passes it, as PyTorch skips the
         gradient of an input that does not require one.
         """
-        self.layers[0].input_gradient = input_gradient
         dh = self.output.backward(dy)
         dskips = []                                 # filled shallowest level first
         for level in reversed(self.up):             # shallowest up level first: the reverse of forward
@@ -239,12 +175,13 @@ class UNet:
             dh = level.pool.backward(dh)
             # the block's output fed both the pool and the skip: its gradient is the sum of both
             dh += dskip
-            dh = _backward(level.block, dh)
+            # the first level's first layer is the network's first convolution
+            dh = _backward(level.block, dh, input_gradient or level is not self.down[0])
         return dh
 
     # ----------------------------------------------------------------- inputs
 
-    def check_images(self, x, what="input", channels_only=False):
+    def check_images(self, x, what="input"):
         """x as an array on the active device, or a ValueError naming the problem."""
         shape = tuple(getattr(x, "shape", ()))
         if len(shape) != 4:
@@ -277,15 +214,17 @@ class UNet:
 
         The result is a NumPy array for NumPy input and stays on the GPU for CuPy input.
         """
+        batch_size = training.positive_int(batch_size, "batch_size", "UNet.predict")
         x_device = self.check_images(x, "predict")
         outputs = [self.forward(x_device[i:i + batch_size], check=False)
-                   for i in range(0, x_device.shape[0], _positive(batch_size, "predict"))]
+                   for i in range(0, x_device.shape[0], batch_size)]
         out = backend.xp.concatenate(outputs, axis=0)
         return backend.asnumpy(out) if isinstance(x, numpy.ndarray) else out
 
     def evaluate(self, x, y, batch_size=16, threshold=0.5):
-        """Dice loss and Dice coefficient (mean over batches, as Keras), and the thresholded
-        Dice scores of SPEC section 4 (``dice_global``, ``dice_per_image``)."""
+        """Dice loss and Dice coefficient (mean over batches, as Keras), and the Dice of the
+        masks thresholded at ``threshold``: over all pixels pooled (``dice_global``, the
+        notebook's figure) and the mean of one per image (``dice_per_image``, the article's)."""
         return training.evaluate(self, x, y, batch_size=batch_size, threshold=threshold)
 
     def fit(self, x, y, validation_data=None, epochs=15, batch_size=16, optimizer=None, shuffle=True,
@@ -300,12 +239,12 @@ class UNet:
 
     def save_weights(self, path):
         """Write every weight to an .npz file (no pickles), atomically."""
-        weights.save_weights(self, path)
+        checkpoint.save_weights(self, path)
 
     def load_weights(self, path):
         """Read weights written by ``save_weights``; a ValueError names the first mismatch,
         and nothing is changed unless everything matches."""
-        weights.load_weights(self, path)
+        checkpoint.load_weights(self, path)
 
     def summary(self, print_fn=print):
         """A Keras-like table: layer (type), output shape, parameters, connected to."""
@@ -341,13 +280,12 @@ def _forward(layers, h):
     return h
 
 
-def _backward(layers, dh):
-    for layer in reversed(layers):
-        dh = layer.backward(dh)
+def _backward(layers, dh, input_gradient=True):
+    """dL/dh back through layers, last first; input_gradient=False: the first layer (a
+    convolution) fills its grads and returns None instead of dL/dh."""
+    for k in reversed(range(len(layers))):
+        if k == 0 and not input_gradient:
+            return layers[0].backward(dh, input_gradient=False)
+        dh = layers[k].backward(dh)
     return dh
 
-
-def _positive(batch_size, what):
-    if not isinstance(batch_size, (int, numpy.integer)) or batch_size < 1:
-        raise ValueError(f"UNet.{what}: batch_size must be a positive int, not {batch_size!r}")
-    return int(batch_size)

@@ -1,0 +1,45 @@
+"""Benchmark: how long one training step and ``predict`` take, beside an identical PyTorch model.
+
+    python -m tinyunet.bench [--preset article] [--size 256] [--batch 8 32 128] [--steps 20]
+                             [--warmup 3] [--no-torch] [--no-layers] [--json PATH]
+
+    timing.py   Timer: the one timer of the bench and tools/ (CUDA events or perf_counter)
+    step.py     make_batch, train_step, layer_breakdown, peak_bytes
+    twin.py     the PyTorch twin: torch_twin, torch_dice_loss, twin_check, TwinTraining
+    measure.py  bench_one: one (preset, size, batch) measured, as one row
+    cli.py      main and the printed rows
+
+One training step is ``forward``, DiceLoss, ``backward``, ``Adam.step`` on random images on
+the active backend (TINYUNET_DEVICE).  For each batch size the bench reports
+
+- the first step's time (kernel compilation and memory-pool growth) apart from the rest;
+- the median step time over ``--steps`` steps after ``--warmup`` steps (on the GPU each
+  step is timed between two CUDA events, and the step's end is waited for);
+- the peak memory of a step: CuPy's memory pool (emptied first) on the GPU,
+  tracemalloc's peak on the CPU (NumPy reports its buffers to it);
+- ``predict`` throughput (images per second);
+- a per-layer forward / backward breakdown (each layer's call waited for, on a few
+  extra steps that are not part of the median);
+- when PyTorch imports (it is not a dependency) and ``--no-torch`` is not given: the
+  same network in PyTorch (NCHW, the same weights copied over, TF32 off), timed in the
+  same process with the steps interleaved, its peak memory
+  (``torch.cuda.max_memory_allocated``; tracemalloc cannot see PyTorch's CPU buffers)
+  and inference images per second.  Before any ratio is printed, both models start
+  from the same weights and must give the same loss and gradients: in float64 on the
+  CPU (relative error 1e-9), in float32 on the GPU (1e-3 on the loss, 1e-2 per
+  gradient); otherwise the ratio is refused and the mismatch printed.
+
+``--json PATH`` writes one row per batch size with the keys backend, device, preset,
+batch, size, tinyunet_step_ms, tinyunet_first_step_ms, torch_step_ms, ratio,
+tinyunet_peak_bytes, torch_peak_bytes, tinyunet_predict_images_per_s,
+torch_predict_images_per_s, twin_check, layers ({name: {forward_ms, backward_ms}}).
+"""
+
+from .cli import format_row, main
+from .measure import bench_one
+from .step import LEARNING_RATE, layer_breakdown, make_batch, peak_bytes, train_step
+from .timing import Timer
+from .twin import TwinTraining, torch_dice_loss, torch_twin, twin_check
+
+__all__ = ["main", "format_row", "bench_one", "LEARNING_RATE", "layer_breakdown", "make_batch", "peak_bytes",
+           "train_step", "Timer", "TwinTraining", "torch_dice_loss", "torch_twin", "twin_check"]

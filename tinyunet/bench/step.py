@@ -1,0 +1,95 @@
+"""One training step, the data it runs on, and what it costs: per layer and in peak memory.
+
+One training step is the one a reader writes by hand:
+
+    p = model.forward(x); loss.forward(y, p); model.backward(loss.backward())
+    optimizer.step(model.params, model.grads)
+
+with DiceLoss and Adam (learning rate 1e-4, the lesson's), as ``fit`` runs it.
+"""
+
+import statistics
+import tracemalloc
+
+import numpy
+
+from .. import backend
+from .timing import Timer
+
+LEARNING_RATE = 1e-4
+
+
+def make_batch(batch, size, channels=1, seed=0):
+    """Random images in [0, 1] and blob-like binary masks, NHWC float32 (NumPy)."""
+    rng = numpy.random.default_rng(seed)
+    x = rng.random((batch, size, size, channels), dtype=numpy.float32)
+    yy, xx = numpy.mgrid[0:size, 0:size] / size
+    centre = rng.random((batch, 2, 1, 1)) * 0.5 + 0.25
+    y = ((yy - centre[:, 0]) ** 2 + (xx - centre[:, 1]) ** 2 < 0.02).astype(numpy.float32)
+    return x, y[..., None]
+
+
+def train_step(model, loss, optimizer, x, y):
+    """One training step; returns the loss as a 0-d device array (no host synchronisation)."""
+    p = model.forward(x, check=False)
+    value = loss.forward(y, p)
+    # as fit does: no gradient for the images (PyTorch's twin skips it too: x needs no grad)
+    model.backward(loss.backward(), input_gradient=False)
+    optimizer.step(model.params, model.grads)
+    return value
+
+
+def layer_breakdown(model, loss, optimizer, x, y, steps=3):
+    """{layer name: {"forward_ms", "backward_ms"}} medians over ``steps`` steps, each call
+    waited for, plus the loss (forward + backward) and the optimizer's {"step_ms"}.
+
+    Each method is replaced by a timed wrapper on the instance for the steps, and the
+    class's method is visible again afterwards.
+    """
+    timer = Timer.for_backend()
+    times = {}
+
+    def wrap(owner, method, key):
+        original = getattr(owner, method)
+
+        def timed(*args, **kwargs):
+            value, elapsed = timer.measure(lambda: original(*args, **kwargs))
+            times.setdefault(key, []).append(elapsed)
+            return value
+
+        setattr(owner, method, timed)
+
+    targets = [(layer, layer.name) for layer in model.layers] + [(loss, "loss")]
+    for owner, name in targets:
+        wrap(owner, "forward", (name, "forward_ms"))
+        wrap(owner, "backward", (name, "backward_ms"))
+    wrap(optimizer, "step", ("optimizer", "step_ms"))
+    try:
+        for _ in range(steps):
+            train_step(model, loss, optimizer, x, y)
+    finally:
+        for owner, _ in targets:
+            del owner.forward, owner.backward
+        del optimizer.step
+    table = {}
+    for (name, what), values in times.items():
+        table.setdefault(name, {})[what] = round(statistics.median(values), 4)
+    return table
+
+
+def peak_bytes(run):
+    """Peak memory of one call of ``run``: CuPy's memory pool (emptied first) on the GPU,
+    tracemalloc's peak on the CPU (NumPy reports its buffers to it)."""
+    if backend.device == "gpu":
+        pool = backend.xp.get_default_memory_pool()
+        backend.synchronize()
+        pool.free_all_blocks()
+        run()
+        backend.synchronize()
+        return int(pool.total_bytes())
+    tracemalloc.start()
+    try:
+        run()
+        return int(tracemalloc.get_traced_memory()[1])
+    finally:
+        tracemalloc.stop()

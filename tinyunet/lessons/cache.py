@@ -1,0 +1,48 @@
+"""Lesson 2's data kept for the later lessons: ``data.npz`` in the run folder.
+
+Images that are 8-bit grey levels / 255 (the phantom's and the notebook's PNGs) are stored
+as their uint8 levels (``to_levels``) and read back exactly (``from_levels``); other images
+are stored as float32.  Masks are stored as uint8 0 / 1, names and subjects as strings,
+and ``source`` says where the data came from ("phantom" or "folders:<dir>").
+"""
+
+import numpy
+
+from ..data.intensity import from_levels, to_levels
+from ..data.splits import SPLIT_NAMES, Split, Splits
+from ..fileio import atomic_write
+
+FILE = "data.npz"
+
+
+def save_data(run, splits, source):
+    """Keep lesson 2's splits in ``data.npz`` (8-bit images stay 8-bit) with where they came from."""
+    arrays = {}
+    for name, split in splits.items():
+        levels = to_levels(split.images)
+        exact = numpy.array_equal(from_levels(levels), split.images)
+        arrays[f"{name}_images"] = levels if exact else split.images
+        arrays[f"{name}_masks"] = (split.masks > 0.5).astype(numpy.uint8)
+        arrays[f"{name}_names"] = numpy.array(split.names, dtype=str)
+        arrays[f"{name}_subjects"] = numpy.array([str(s) for s in split.subjects or []], dtype=str)
+    arrays["source"] = numpy.array(source)
+    atomic_write(run.path(FILE), lambda file: numpy.savez(file, **arrays))
+
+
+def load_data(run):
+    """(splits, source) from ``data.npz``, running lesson 2 first when it is missing."""
+    run.require(FILE, "lesson2_load_data.py")
+    with numpy.load(run.path(FILE), allow_pickle=False) as data:
+        parts = {}
+        for name in SPLIT_NAMES:
+            images = data[f"{name}_images"]
+            if images.dtype == numpy.uint8:
+                images = from_levels(images)
+            subjects = [str(s) for s in data[f"{name}_subjects"]] or None
+            parts[name] = Split(images, data[f"{name}_masks"].astype(numpy.float32),
+                                [str(n) for n in data[f"{name}_names"]], subjects)
+        source = str(data["source"])
+    if run.args.data and source != f"folders:{run.args.data}":
+        raise SystemExit(f"{run.path(FILE)} holds data from {source}, not {run.args.data}: "
+                         "use another --out for other data")
+    return Splits(**parts), source

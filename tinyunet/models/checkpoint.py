@@ -1,0 +1,165 @@
+"""A model's weights, and the state ``fit`` resumes from, as .npz files (no pickles).
+
+Weights file: one array per weight, named "<layer name>/<param>" as in ``model.params``,
+plus ``__tinyunet__``: a JSON string with the format, the preset and the dtype.
+
+Resume file ('<checkpoint>.resume.npz', beside the best weights): the weights under
+"weights/<name>", the optimizer's arrays under "optimizer/<key>/...", and in the JSON the
+optimizer's scalars, the history, the last finished epoch, the best monitored loss and the
+arguments that must match for a resumed run to be the same run.
+
+Both are written to a temporary file beside the target and renamed over it only once
+complete, so an interrupted save never destroys the previous file.  Loading reads and
+checks everything first (readable file, format, preset, the same names, the same shapes,
+finite values) and only then copies into the model's live arrays: all or nothing.
+"""
+
+import json
+import os
+import zipfile
+
+import numpy
+
+from .. import backend
+from ..fileio import atomic_write
+from .history import History
+
+FORMAT = "tinyunet-weights"
+RESUME_FORMAT = "tinyunet-resume"
+META_KEY = "__tinyunet__"
+
+
+# ----------------------------------------------------------------- .npz with a JSON header
+
+def save_arrays(path, arrays, meta):
+    """Write a dict of NumPy arrays plus a JSON ``meta`` dict to an .npz file, atomically."""
+    payload = {name: backend.asnumpy(value) for name, value in arrays.items()}
+    payload[META_KEY] = numpy.array(json.dumps(meta))
+    atomic_write(path, lambda file: numpy.savez(file, **payload))
+
+
+def read_arrays(path, expected_format):
+    """(arrays, meta) of an .npz written by ``save_arrays``; ValueError when it is not one."""
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: no such weights file")
+    try:
+        with numpy.load(path, allow_pickle=False) as data:
+            arrays = {name: data[name] for name in data.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as error:
+        raise ValueError(f"{path}: not a readable .npz file ({type(error).__name__}: {error})") from None
+    if META_KEY not in arrays:
+        raise ValueError(f"{path}: not a tinyunet file (no {META_KEY} entry)")
+    try:
+        meta = json.loads(str(arrays.pop(META_KEY)))
+    except ValueError:
+        raise ValueError(f"{path}: its {META_KEY} entry is not valid JSON") from None
+    if meta.get("format") != expected_format:
+        raise ValueError(f"{path}: format is {meta.get('format')!r}, expected {expected_format!r}")
+    return arrays, meta
+
+
+# ----------------------------------------------------------------- weights
+
+def save_weights(model, path):
+    """Write ``model.params`` and the preset to ``path`` (.npz), atomically."""
+    meta = {"format": FORMAT, "version": 1, "preset": model.preset, "dtype": str(model.dtype)}
+    save_arrays(path, model.params, meta)
+
+
+def check_weights(model, arrays, preset, path):
+    """Raise ValueError naming the first difference between a file's weights and the model's."""
+    if preset != model.preset:
+        raise ValueError(f"{path}: weights of preset {preset!r} cannot be loaded into a {model.preset!r} model")
+    params = model.params
+    for name, value in params.items():
+        if name not in arrays:
+            raise ValueError(f"{path}: has no weight {name!r} (the model's first missing weight)")
+        if tuple(arrays[name].shape) != tuple(value.shape):
+            raise ValueError(f"{path}: weight {name!r} has shape {tuple(arrays[name].shape)}, "
+                             f"the model's has {tuple(value.shape)}")
+        if arrays[name].dtype.kind != "f" or not numpy.isfinite(arrays[name]).all():
+            raise ValueError(f"{path}: weight {name!r} is not an array of finite floats")
+    extra = sorted(set(arrays) - set(params))
+    if extra:
+        raise ValueError(f"{path}: has weights the model does not, first {extra[0]!r}")
+
+
+def assign_weights(model, arrays):
+    """Copy checked arrays into the model's live weight arrays, in place."""
+    for name, value in model.params.items():
+        value[...] = backend.to_device(arrays[name], value.dtype)
+
+
+def load_weights(model, path):
+    """Read ``path`` into the model; nothing is written unless every weight matches."""
+    arrays, meta = read_arrays(path, FORMAT)
+    check_weights(model, arrays, meta.get("preset"), path)
+    assign_weights(model, arrays)
+
+
+# ----------------------------------------------------------------- the state fit resumes from
+
+def resume_path(checkpoint):
+    """Where ``fit`` keeps the state to resume from: beside the checkpoint, '<name>.resume.npz'."""
+    root = os.fspath(checkpoint)
+    root = root[:-4] if root.endswith(".npz") else root
+    return root + ".resume.npz"
+
+
+def _flatten(prefix, value, arrays, scalars):
+    """Split a nested state dict into arrays (for the .npz) and JSON scalars, keyed 'a/b/c'."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            _flatten(f"{prefix}/{key}", item, arrays, scalars)
+    elif hasattr(value, "shape") and getattr(value, "ndim", 0) > 0:
+        arrays[prefix] = backend.asnumpy(value)
+    else:
+        scalars[prefix] = value.item() if hasattr(value, "item") else value
+
+
+def _unflatten(prefix, arrays, scalars):
+    """The nested dict ``_flatten`` split under ``prefix``, from its arrays and scalars."""
+    state = {}
+    for source in (arrays, scalars):
+        for key, value in source.items():
+            if not key.startswith(prefix + "/"):
+                continue
+            node, parts = state, key[len(prefix) + 1:].split("/")
+            for part in parts[:-1]:
+                node = node.setdefault(part, {})
+            node[parts[-1]] = value
+    return state
+
+
+def save_resume_state(path, model, optimizer, history, epoch, best, run):
+    """Write weights, optimizer state, history, the finished ``epoch``, ``best`` and ``run``."""
+    arrays, scalars = {}, {}
+    for name, value in model.params.items():
+        arrays[f"weights/{name}"] = backend.asnumpy(value)
+    _flatten("optimizer", optimizer.state_dict(), arrays, scalars)
+    meta = {"format": RESUME_FORMAT, "preset": model.preset, "epoch": epoch, "best": best,
+            "history": history.to_dict(), "optimizer_scalars": scalars, "run": run,
+            "optimizer": type(optimizer).__name__}
+    save_arrays(path, arrays, meta)
+
+
+def load_resume_state(path, model, optimizer, run):
+    """Restore weights and optimizer state; returns (History, next epoch, best).
+
+    ``run`` holds the fit arguments that decide the batches (batch_size, seed, shuffle):
+    a file written with others is refused, as is one of another optimizer.
+    """
+    arrays, meta = read_arrays(path, RESUME_FORMAT)
+    for key in ("batch_size", "seed", "shuffle"):
+        if meta["run"].get(key) != run[key]:
+            raise ValueError(f"{path}: was written by a run with {key}={meta['run'].get(key)!r}; "
+                             f"this fit has {key}={run[key]!r}, so it would not continue the same run")
+    if meta.get("optimizer") != type(optimizer).__name__:
+        raise ValueError(f"{path}: holds {meta.get('optimizer')} state, this fit uses {type(optimizer).__name__}")
+    model_arrays = {k[len("weights/"):]: v for k, v in arrays.items() if k.startswith("weights/")}
+    check_weights(model, model_arrays, meta["preset"], path)
+    optimizer_state = _unflatten("optimizer", arrays, meta["optimizer_scalars"])
+    assign_weights(model, model_arrays)
+    optimizer.load_state_dict(optimizer_state)
+    return History.from_dict(meta["history"]), meta["epoch"] + 1, meta["best"]
