@@ -1,9 +1,12 @@
-"""Shared test set-up: the backends every test runs on, and the hypothesis profiles.
+"""Shared test set-up: the backends every test runs on, the GPU skip, and the hypothesis profiles.
 
 ``xp`` (fixture) runs a test once on NumPy and once on CuPy; the CuPy case
-carries the ``gpu`` marker and is skipped, visibly, when no GPU answers.
-Inside the test the active backend is the one of the case, so layers build
-their weights there.
+carries the ``gpu`` marker. Inside the test the active backend is the one of
+the case, so layers build their weights there.
+
+The ``gpu`` marker is the one way a test says it needs a GPU: every test that
+carries it (a CuPy case of ``xp`` or a test marked ``@pytest.mark.gpu``) is
+skipped, visibly and with the reason, when no CUDA device answers.
 
 Hypothesis profiles: "ci" (the default: bounded examples, no deadline) and
 "dev" (more examples); choose with HYPOTHESIS_PROFILE=dev.
@@ -24,16 +27,20 @@ settings.register_profile("dev", max_examples=200, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
-BACKENDS = [
-    pytest.param("cpu", id="numpy"),
-    pytest.param("gpu", id="cupy", marks=[
-        pytest.mark.gpu,
-        pytest.mark.skipif(not backend.gpu_available(), reason="no CUDA device answers: CuPy case skipped"),
-    ]),
-]
+NO_GPU = "no CUDA device answers: gpu-marked test skipped"
 
 
-@pytest.fixture(params=BACKENDS)
+def pytest_collection_modifyitems(config, items):
+    """Skip every gpu-marked test when no CUDA device answers."""
+    if backend.gpu_available():
+        return
+    skip = pytest.mark.skip(reason=NO_GPU)
+    for item in items:
+        if item.get_closest_marker("gpu") is not None:
+            item.add_marker(skip)
+
+
+@pytest.fixture(params=[pytest.param("cpu", id="numpy"), pytest.param("gpu", id="cupy", marks=pytest.mark.gpu)])
 def xp(request):
     """The array module of the case (numpy or cupy), active for the test's duration."""
     with backend.use(request.param) as module:
@@ -43,7 +50,3 @@ def xp(request):
 @pytest.fixture
 def rng():
     return numpy.random.default_rng(1234)
-
-
-def to_numpy(a):
-    return backend.asnumpy(a)

@@ -5,8 +5,9 @@ import warnings
 import numpy
 import pytest
 from hypothesis import assume, given
-from strategies import layer_gradient_errors, nhwc_shapes, normal_array, relative_error, seeds, xp_settings
 
+from helpers import layer_gradient_errors, normal_array, relative_error, xp_settings
+from strategies import nhwc_shapes, seeds
 from tinyunet import backend
 from tinyunet.layers import ReLU, Sigmoid
 from tinyunet.layers.activations import activate, check_activation, sigmoid

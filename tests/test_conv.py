@@ -4,8 +4,9 @@ import numpy
 import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
-from strategies import activations, layer_gradient_errors, normal_array, paddings, relative_error, seeds, xp_settings
 
+from helpers import layer_gradient_errors, normal_array, relative_error, xp_settings
+from strategies import activations, paddings, seeds
 from tinyunet import backend
 from tinyunet.layers import Conv2D, Conv2DTranspose
 from tinyunet.layers.activations import check_activation
@@ -379,7 +380,7 @@ def test_backward_checks_its_gradient(xp):
 @pytest.mark.parametrize("strides", [1, 2])
 def test_batch_slicing_of_im2col_changes_nothing(xp, monkeypatch, cls, strides):
     """A tiny COLS_BUDGET forces one image per im2col matrix: results equal the one-shot ones."""
-    from tinyunet.layers import conv as conv_module
+    from tinyunet.kernels import conv as conv_module
     layer = cls(3, 3, strides=strides, activation="relu", seed=0)
     layer.build((5, 6, 6, 4), dtype="float64")
     x = backend.to_device(normal_array(1, (5, 6, 6, 4)))
@@ -397,14 +398,15 @@ def test_batch_slicing_of_im2col_changes_nothing(xp, monkeypatch, cls, strides):
 @pytest.mark.parametrize("kernel_size,padding", [(3, "same"), (4, "same"), (3, "valid"), (1, "same")])
 def test_stride_one_adjoint_by_flipped_kernel_equals_col2im(xp, kernel_size, padding):
     """For stride 1 the input gradient is a convolution with the flipped kernel (used when F <= C)."""
-    from tinyunet.layers import conv as conv_module
+    from tinyunet.kernels import conv as conv_module
+    from tinyunet.shapes import conv_geometry
     kernel = backend.to_device(normal_array(3, (kernel_size, kernel_size, 6, 2)))
     dy_shape = (2, 7, 5, 2) if padding == "same" else (2, 7 - kernel_size + 1, 5 - kernel_size + 1, 2)
     dy = backend.to_device(normal_array(4, dy_shape))
     flipped = conv_module.conv2d_transpose(dy, kernel, (7, 5), (1, 1), padding)     # F=2 <= C=6
     cols = (dy.reshape(-1, 2) @ kernel.reshape(-1, 2).T).reshape(dy_shape[:3] + (kernel_size, kernel_size, 6))
-    _, pads = conv_module.conv_geometry((7, 5), (kernel_size, kernel_size), (1, 1), padding)
-    reference = conv_module.kernels.col2im(cols, (7, 5), (1, 1), pads)
+    _, pads = conv_geometry((7, 5), (kernel_size, kernel_size), (1, 1), padding)
+    reference = conv_module.col2im(cols, (7, 5), (1, 1), pads)
     numpy.testing.assert_allclose(backend.asnumpy(flipped), backend.asnumpy(reference), rtol=1e-12, atol=1e-12)
 
 
@@ -416,7 +418,6 @@ def test_input_gradient_can_be_skipped(xp):
     layer.forward(x)
     layer.backward(dy)
     kernel_grad = backend.asnumpy(layer.grads["kernel"]).copy()
-    layer.input_gradient = False
     layer.forward(x)
-    assert layer.backward(dy) is None
+    assert layer.backward(dy, input_gradient=False) is None
     numpy.testing.assert_array_equal(backend.asnumpy(layer.grads["kernel"]), kernel_grad)

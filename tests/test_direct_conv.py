@@ -1,5 +1,6 @@
-"""Direct convolution (tinyunet/kernels/direct_conv.py): the xp twins against plain loops, the
-adjoint and the weight gradient as properties (CPU), and each CUDA twin against its xp twin (GPU).
+"""Direct convolution (tinyunet/kernels/direct_conv.py and direct_conv_cuda.py): the xp twins
+against plain loops, the adjoint and the weight gradient as properties (CPU), and each CUDA twin
+against its xp twin (GPU).
 
 The GPU tests carry the ``gpu`` marker and are skipped, visibly, when no CUDA device answers;
 tools/emulate_kernels.py runs the same CUDA sources on the CPU.
@@ -11,13 +12,12 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tinyunet import backend, kernels
-from tinyunet.kernels import conv, direct_conv
+from tinyunet.kernels import direct_conv_cuda, windows
+from tinyunet.kernels.conv import flip_kernel
 from tinyunet.kernels.direct_conv import (conv2d_direct, conv2d_direct_xp, conv2d_weight_grad_direct,
-                                          conv2d_weight_grad_direct_xp, direct_conv_supported, flip_kernel,
-                                          transpose_pads)
-from tinyunet.shapes import padding_amounts
-
-needs_gpu = pytest.mark.skipif(not backend.gpu_available(), reason="no CUDA device answers: CUDA twins not run")
+                                          conv2d_weight_grad_direct_xp)
+from tinyunet.kernels.dispatch import direct_conv_fits_cuda, direct_conv_supported
+from tinyunet.shapes import padding_amounts, transpose_pads
 
 
 def pads_of(in_size, kernel_size, padding):
@@ -102,7 +102,7 @@ def test_the_flipped_kernel_and_transposed_pads_give_the_col2im_adjoint(shape, k
     dz = rng.standard_normal(conv2d_direct_xp(x, kernel, pads).shape)
     dx = conv2d_direct_xp(dz, flip_kernel(kernel), transpose_pads(pads, *kernel_size))
     cols = dz.reshape(-1, f) @ kernel.reshape(-1, f).T
-    expected = conv.col2im_xp(cols.reshape(*dz.shape[:3], *kernel_size, c), (h, w), (1, 1), pads)
+    expected = windows.col2im_xp(cols.reshape(*dz.shape[:3], *kernel_size, c), (h, w), (1, 1), pads)
     assert dx.shape == x.shape
     numpy.testing.assert_allclose(dx, expected, rtol=1e-12, atol=1e-12)
 
@@ -139,16 +139,15 @@ def test_the_weight_grad_is_the_derivative_of_the_linear_map(problem):
     assert numpy.vdot(dk, v) == pytest.approx(numpy.vdot(conv2d_direct_xp(x, v, pads), dz), rel=1e-12, abs=1e-12)
 
 
-def test_float32_stays_float32_and_out_is_written(rng):
+def test_float32_stays_float32(rng):
     x, kernel, pads = case_arrays(rng, (2, 6, 6, 4), (3, 3), 5, "same")
     x, kernel = x.astype("float32"), kernel.astype("float32")
-    out = numpy.full((2, 6, 6, 5), numpy.nan, "float32")
-    assert conv2d_direct(x, kernel, pads, out=out) is out
-    assert out.dtype == numpy.float32
-    numpy.testing.assert_allclose(out, reference_conv(x, kernel, pads), rtol=1e-5, atol=1e-5)
-    dk = numpy.full(kernel.shape, numpy.nan, "float32")
-    assert conv2d_weight_grad_direct(x, out, kernel.shape, pads, out=dk) is dk
-    numpy.testing.assert_allclose(dk, reference_weight_grad(x, out, kernel.shape, pads), rtol=1e-4, atol=1e-4)
+    y = conv2d_direct(x, kernel, pads)
+    assert y.dtype == numpy.float32
+    numpy.testing.assert_allclose(y, reference_conv(x, kernel, pads), rtol=1e-5, atol=1e-5)
+    dk = conv2d_weight_grad_direct(x, y, kernel.shape, pads)
+    assert dk.dtype == numpy.float32
+    numpy.testing.assert_allclose(dk, reference_weight_grad(x, y, kernel.shape, pads), rtol=1e-4, atol=1e-4)
 
 
 def test_bad_shapes_are_refused_with_the_shapes_named():
@@ -171,9 +170,9 @@ def test_direct_conv_supported_takes_the_small_layers_of_the_unet():
     assert direct_conv_supported(32, 16, 3, 3)         # up2_conv: direct measured faster on an H100
     assert not direct_conv_supported(64, 32, 3, 3)     # up3_conv: its kernel does not fit shared memory
     assert not direct_conv_supported(8, 128, 3, 3)     # too many accumulators per thread
-    assert direct_conv.cuda_supported(32, 16, 3, 3, "float64")        # 36 KB of shared memory
-    assert not direct_conv.cuda_supported(64, 32, 3, 3, "float32")    # 72 KB: more than a block may declare
-    assert not direct_conv.cuda_supported(8, 8, 3, 3, "int32")
+    assert direct_conv_fits_cuda(32, 16, 3, 3, "float64")        # 36 KB of shared memory
+    assert not direct_conv_fits_cuda(64, 32, 3, 3, "float32")    # 72 KB: more than a block may declare
+    assert not direct_conv_fits_cuda(8, 8, 3, 3, "int32")
 
 
 # ----------------------------------------------------------------- GPU: CUDA twin vs xp twin
@@ -204,37 +203,32 @@ def relative_error(got, want):
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("shape, kernel_size, f, padding", GPU_CASES)
 @pytest.mark.gpu
-@needs_gpu
 def test_cuda_twins_match_the_xp_twins(cupy, shape, kernel_size, f, padding, dtype, rng):
     x64, kernel64, pads = case_arrays(rng, shape, kernel_size, f, padding)
     x, kernel = cupy.asarray(x64.astype(dtype)), cupy.asarray(kernel64.astype(dtype))
     # the reference is the xp twin in float64 on the same (rounded) inputs: the error is the kernel's
     want = conv2d_direct_xp(x.astype("float64"), kernel.astype("float64"), pads)
     tol = 1e-5 if dtype == "float32" else 1e-12
-    y = cupy.full(want.shape, cupy.nan, dtype)
-    direct_conv.conv2d_direct_cuda(x, kernel, pads, out=y)
+    y = direct_conv_cuda.conv2d_direct_cuda(x, kernel, pads)
     assert y.dtype == dtype and relative_error(y, want) < tol
     dz = cupy.asarray(rng.standard_normal(want.shape).astype(dtype))
     adjoint, flipped = transpose_pads(pads, *kernel_size), flip_kernel(kernel)
-    dx = cupy.full(x.shape, cupy.nan, dtype)
-    direct_conv.conv2d_direct_cuda(dz, flipped, adjoint, out=dx)
+    dx = direct_conv_cuda.conv2d_direct_cuda(dz, flipped, adjoint)
     assert relative_error(dx, conv2d_direct_xp(dz.astype("float64"), flipped.astype("float64"), adjoint)) < tol
-    dk = cupy.full(kernel.shape, cupy.nan, dtype)
-    direct_conv.conv2d_weight_grad_direct_cuda(x, dz, kernel.shape, pads, out=dk)
+    dk = direct_conv_cuda.conv2d_weight_grad_direct_cuda(x, dz, kernel.shape, pads)
     want_dk = conv2d_weight_grad_direct_xp(x.astype("float64"), dz.astype("float64"), kernel.shape, pads)
     assert relative_error(dk, want_dk) < tol
 
 
 @pytest.mark.gpu
-@needs_gpu
 def test_dispatchers_run_the_cuda_twins_deterministically(cupy, rng):
     x64, kernel64, pads = case_arrays(rng, (4, 64, 64, 16), (3, 3), 8, "same")
     x, kernel = cupy.asarray(x64.astype("float32")), cupy.asarray(kernel64.astype("float32"))
     y = conv2d_direct(x, kernel, pads)
-    assert bool((y == direct_conv.conv2d_direct_cuda(x, kernel, pads)).all())
+    assert bool((y == direct_conv_cuda.conv2d_direct_cuda(x, kernel, pads)).all())
     dz = cupy.asarray(rng.standard_normal(y.shape).astype("float32"))
     first = conv2d_weight_grad_direct(x, dz, kernel.shape, pads)
-    assert bool((first == direct_conv.conv2d_weight_grad_direct_cuda(x, dz, kernel.shape, pads)).all())
+    assert bool((first == direct_conv_cuda.conv2d_weight_grad_direct_cuda(x, dz, kernel.shape, pads)).all())
     # no atomics: the same sums in the same order every time
     assert all(bool((first == conv2d_weight_grad_direct(x, dz, kernel.shape, pads)).all()) for _ in range(3))
     previous = kernels.set_fast(False)
@@ -246,15 +240,14 @@ def test_dispatchers_run_the_cuda_twins_deterministically(cupy, rng):
 
 
 @pytest.mark.gpu
-@needs_gpu
 def test_cuda_twins_read_views_and_unaligned_arrays(cupy, rng):
     x64, kernel64, pads = case_arrays(rng, (2, 10, 10, 8), (3, 3), 4, "same")
     big = cupy.asarray(rng.standard_normal(x64.size + 1).astype("float32"))
     x = big[1:].reshape(x64.shape)          # contiguous, but 4 bytes past a 16-byte boundary
     kernel = cupy.asarray(kernel64.astype("float32"))
     want = conv2d_direct_xp(x.astype("float64"), kernel.astype("float64"), pads)
-    assert relative_error(direct_conv.conv2d_direct_cuda(x, kernel, pads), want) < 1e-5
-    assert relative_error(direct_conv.conv2d_direct_cuda(x, flip_kernel(flip_kernel(kernel)), pads), want) < 1e-5
+    assert relative_error(direct_conv_cuda.conv2d_direct_cuda(x, kernel, pads), want) < 1e-5
+    assert relative_error(direct_conv_cuda.conv2d_direct_cuda(x, flip_kernel(flip_kernel(kernel)), pads), want) < 1e-5
     dz = cupy.asarray(rng.standard_normal(want.shape).astype("float32"))
     want_dk = conv2d_weight_grad_direct_xp(x.astype("float64"), dz.astype("float64"), kernel.shape, pads)
-    assert relative_error(direct_conv.conv2d_weight_grad_direct_cuda(x, dz, kernel.shape, pads), want_dk) < 1e-5
+    assert relative_error(direct_conv_cuda.conv2d_weight_grad_direct_cuda(x, dz, kernel.shape, pads), want_dk) < 1e-5

@@ -3,7 +3,7 @@
 import numpy
 import pytest
 
-from conftest import to_numpy
+from helpers import to_numpy
 from tinyunet import backend, gradcheck as gradcheck_module
 from tinyunet.gradcheck import GradcheckResult, gradcheck
 from tinyunet.layers import Concatenate, Conv2D, Layer

@@ -5,7 +5,7 @@ import math
 import numpy
 import pytest
 
-from conftest import to_numpy
+from helpers import to_numpy
 from tinyunet import backend, initializers
 from tinyunet.initializers import compute_fans, glorot_uniform, he_normal, ones, zeros
 

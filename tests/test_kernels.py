@@ -10,11 +10,10 @@ import numpy
 import pytest
 
 from tinyunet import backend, kernels
-from tinyunet.kernels import adam, conv, normalization, pooling
+from tinyunet.kernels import normalization, optimizers, pooling, windows
+from tinyunet.kernels.activation import activate
 from tinyunet.layers import Conv2D, Conv2DTranspose, LayerNormalization, MaxPooling2D
-from tinyunet.layers.conv import conv_geometry
-
-needs_gpu = pytest.mark.skipif(not backend.gpu_available(), reason="no CUDA device answers: CUDA twins not run")
+from tinyunet.shapes import conv_geometry
 
 # (N, H, W, C), kernel, strides, padding: the article's first conv, a 3x3, the transposed 2x2,
 # odd sizes with 'valid' padding and a remainder, and unequal strides
@@ -39,18 +38,13 @@ def close(a, b, rtol, atol=0.0):
     numpy.testing.assert_allclose(backend.asnumpy(a), backend.asnumpy(b), rtol=rtol, atol=atol)
 
 
-def geometry(shape, kernel_size, strides, padding):
-    out, pads = conv_geometry(shape[1:3], kernel_size, strides, padding)
-    return out, pads
-
-
 # ----------------------------------------------------------------- CPU: the xp twins
 
 @pytest.mark.parametrize("shape, kernel_size, strides, padding", CONV_CASES)
 def test_im2col_xp_matches_loops(shape, kernel_size, strides, padding, rng):
     x = normal(rng, shape, "float64")
-    (ho, wo), pads = geometry(shape, kernel_size, strides, padding)
-    cols = conv.im2col_xp(x, kernel_size, strides, pads, (ho, wo))
+    (ho, wo), pads = conv_geometry(shape[1:3], kernel_size, strides, padding)
+    cols = windows.im2col_xp(x, kernel_size, strides, pads, (ho, wo))
     xpad = numpy.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
     (kh, kw), (sh, sw) = kernel_size, strides
     for oh in range(ho):
@@ -62,11 +56,11 @@ def test_im2col_xp_matches_loops(shape, kernel_size, strides, padding, rng):
 
 @pytest.mark.parametrize("shape, kernel_size, strides, padding", CONV_CASES)
 def test_col2im_xp_is_the_adjoint_of_im2col_xp(shape, kernel_size, strides, padding, rng):
-    (ho, wo), pads = geometry(shape, kernel_size, strides, padding)
+    (ho, wo), pads = conv_geometry(shape[1:3], kernel_size, strides, padding)
     x = normal(rng, shape, "float64")
     c = normal(rng, (shape[0], ho, wo, *kernel_size, shape[3]), "float64")
-    left = numpy.vdot(conv.im2col_xp(x, kernel_size, strides, pads, (ho, wo)), c)
-    right = numpy.vdot(x, conv.col2im_xp(c, shape[1:3], strides, pads))
+    left = numpy.vdot(windows.im2col_xp(x, kernel_size, strides, pads, (ho, wo)), c)
+    right = numpy.vdot(x, windows.col2im_xp(c, shape[1:3], strides, pads))
     assert left == pytest.approx(right, rel=1e-12)
 
 
@@ -109,17 +103,15 @@ def test_layer_norm_xp_forward_and_backward(shape, rng):
 
 
 def test_adam_update_all_xp_is_adam_update_per_tensor(rng):
-    from tinyunet.optimizers import adam_update
-
     shapes = [(3, 3, 2, 4), (4,), (1, 1, 4, 1)]
     params = [normal(rng, s) for s in shapes]
     grads = [normal(rng, s) for s in shapes]
     ms, vs = [numpy.zeros(s, "float32") for s in shapes], [numpy.zeros(s, "float32") for s in shapes]
     expected = [(p.copy(), m.copy(), v.copy()) for p, m, v in zip(params, ms, vs)]
     for step in (1, 2, 3):
-        adam.adam_update_all_xp(params, grads, ms, vs, step, 1e-3, 0.9, 0.999, 1e-7)
+        optimizers.adam_update_all_xp(params, grads, ms, vs, step, 1e-3, 0.9, 0.999, 1e-7)
         for (p, m, v), g in zip(expected, grads):
-            adam_update(p, g, m, v, step, 1e-3, 0.9, 0.999, 1e-7)
+            optimizers.adam_update(p, g, m, v, step, 1e-3, 0.9, 0.999, 1e-7)
     for (p, m, v), p2, m2, v2 in zip(expected, params, ms, vs):
         numpy.testing.assert_array_equal(p, p2)
         numpy.testing.assert_array_equal(m, m2)
@@ -133,7 +125,7 @@ def test_dispatchers_run_the_xp_twins_on_numpy(rng):
     numpy.testing.assert_array_equal(y, y2)
     numpy.testing.assert_array_equal(argmax, argmax2)
     numpy.testing.assert_array_equal(kernels.layer_norm(x, 1e-7)[0], normalization.layer_norm_xp(x, 1e-7)[0])
-    assert not kernels._cuda.on_gpu(x)
+    assert not kernels.use_cuda(x)
 
 
 def test_set_fast_returns_the_previous_setting():
@@ -157,29 +149,26 @@ def cupy():
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("shape, kernel_size, strides, padding", CONV_CASES)
 @pytest.mark.gpu
-@needs_gpu
 def test_im2col_and_col2im_cuda_match_xp(cupy, shape, kernel_size, strides, padding, dtype, rng):
-    (ho, wo), pads = geometry(shape, kernel_size, strides, padding)
+    (ho, wo), pads = conv_geometry(shape[1:3], kernel_size, strides, padding)
     x = cupy.asarray(normal(rng, shape, dtype))
-    close(conv.im2col_cuda(x, kernel_size, strides, pads, (ho, wo)),
-          conv.im2col_xp(x, kernel_size, strides, pads, (ho, wo)), rtol=0)
+    close(windows.im2col_cuda(x, kernel_size, strides, pads, (ho, wo)),
+          windows.im2col_xp(x, kernel_size, strides, pads, (ho, wo)), rtol=0)
     c = cupy.asarray(normal(rng, (shape[0], ho, wo, *kernel_size, shape[3]), dtype))
-    close(conv.col2im_cuda(c, shape[1:3], strides, pads), conv.col2im_xp(c, shape[1:3], strides, pads),
+    close(windows.col2im_cuda(c, shape[1:3], strides, pads), windows.col2im_xp(c, shape[1:3], strides, pads),
           rtol=1e-5 if dtype == "float32" else 1e-12, atol=1e-6)
 
 
 @pytest.mark.gpu
-@needs_gpu
 def test_im2col_cuda_at_the_article_first_layer(cupy, rng):
     x = cupy.asarray(normal(rng, (4, 256, 256, 1)))
-    (ho, wo), pads = geometry(x.shape, (5, 5), (1, 1), "same")
-    close(conv.im2col_cuda(x, (5, 5), (1, 1), pads, (ho, wo)), conv.im2col_xp(x, (5, 5), (1, 1), pads, (ho, wo)), rtol=0)
+    (ho, wo), pads = conv_geometry(x.shape[1:3], (5, 5), (1, 1), "same")
+    close(windows.im2col_cuda(x, (5, 5), (1, 1), pads, (ho, wo)), windows.im2col_xp(x, (5, 5), (1, 1), pads, (ho, wo)), rtol=0)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("shape, pool_size, strides", POOL_CASES + [((4, 256, 256, 8), (2, 2), (2, 2))])
 @pytest.mark.gpu
-@needs_gpu
 def test_max_pool_cuda_matches_xp(cupy, shape, pool_size, strides, dtype, rng):
     for values in (normal(rng, shape, dtype), rng.integers(0, 3, size=shape).astype(dtype)):   # ties too
         x = cupy.asarray(values)
@@ -197,7 +186,6 @@ def test_max_pool_cuda_matches_xp(cupy, shape, pool_size, strides, dtype, rng):
 @pytest.mark.parametrize("shape, loc", [((2, 8, 8, 3), 0.0), ((3, 5, 7, 2), 5.0), ((4, 256, 256, 8), 0.0),
                                         ((2, 16, 16, 128), 1000.0), ((1, 1, 1, 5), 0.0)])
 @pytest.mark.gpu
-@needs_gpu
 def test_layer_norm_cuda_matches_xp(cupy, shape, loc, dtype, rng):
     x = cupy.asarray(normal(rng, shape, dtype, loc=loc))
     # float64 xp statistics as the reference, so that the test measures the kernel's error
@@ -214,7 +202,6 @@ def test_layer_norm_cuda_matches_xp(cupy, shape, loc, dtype, rng):
 
 
 @pytest.mark.gpu
-@needs_gpu
 def test_layer_norm_cuda_of_a_constant_sample(cupy):
     x = cupy.full((2, 4, 4, 3), 7.0, dtype="float32")
     xhat, sigma, d = normalization.layer_norm_cuda(x, 1e-7)
@@ -226,7 +213,6 @@ def test_layer_norm_cuda_of_a_constant_sample(cupy):
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.gpu
-@needs_gpu
 def test_adam_update_all_cuda_matches_xp(cupy, dtype, rng):
     shapes = [(5, 5, 1, 8), (8,), (3, 3, 16, 8), (1,), (2, 2, 128, 64), (1, 1, 8, 1)]
     state = {}
@@ -237,7 +223,7 @@ def test_adam_update_all_cuda_matches_xp(cupy, dtype, rng):
         vs = [cupy.zeros(s, dtype) for s in shapes]
         for step in (1, 2, 3):
             grads = [cupy.asarray(normal(r, s, dtype)) for s in shapes]
-            update = adam.adam_update_all_cuda if name == "cuda" else adam.adam_update_all_xp
+            update = optimizers.adam_update_all_cuda if name == "cuda" else optimizers.adam_update_all_xp
             update(params, grads, ms, vs, step, 1e-3, 0.9, 0.999, 1e-7)
         state[name] = (params, ms, vs)
     for fast, slow in zip(state["cuda"], state["xp"]):
@@ -267,7 +253,6 @@ LAYERS = [(lambda: Conv2D(8, 5, seed=0), (2, 32, 32, 1), (2, 32, 32, 8)),
 
 @pytest.mark.parametrize("make, x_shape, y_shape", LAYERS)
 @pytest.mark.gpu
-@needs_gpu
 def test_layers_give_the_same_results_with_fast_kernels_on_and_off(cupy, make, x_shape, y_shape, rng):
     x = cupy.asarray(normal(rng, x_shape))
     dy = cupy.asarray(normal(rng, y_shape))
@@ -279,7 +264,6 @@ def test_layers_give_the_same_results_with_fast_kernels_on_and_off(cupy, make, x
 
 
 @pytest.mark.gpu
-@needs_gpu
 def test_unet_training_step_with_fast_kernels_on_and_off(cupy):
     from tinyunet.bench import make_batch, train_step
     from tinyunet.losses import DiceLoss
@@ -313,7 +297,6 @@ def test_unet_training_step_with_fast_kernels_on_and_off(cupy):
 @pytest.mark.parametrize("activation", ["linear", "relu", "sigmoid"])
 @pytest.mark.parametrize("with_bias", [True, False])
 def test_bias_activation_xp_is_add_then_activate(activation, with_bias, rng):
-    from tinyunet.layers.activations import activate
     z = normal(rng, (2, 3, 4, 5), "float64") * 50
     bias = normal(rng, (5,), "float64") if with_bias else None
     expected = activate(activation, z + (bias if with_bias else 0))
@@ -324,7 +307,6 @@ def test_bias_activation_xp_is_add_then_activate(activation, with_bias, rng):
 @pytest.mark.parametrize("with_bias", [True, False])
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.gpu
-@needs_gpu
 def test_bias_activation_cuda_matches_xp(cupy, activation, with_bias, dtype, rng):
     from tinyunet.kernels import activation as module
     z = cupy.asarray(normal(rng, (3, 17, 9, 7), dtype) * 30)

@@ -1,4 +1,4 @@
-"""The contract every layer keeps (SPEC section 3): building once, checking its input, naming itself."""
+"""The contract every layer keeps (Keras names and layouts): building once, checking its input, naming itself."""
 
 import re
 

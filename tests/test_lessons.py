@@ -4,6 +4,8 @@ The lessons are run as a reader runs them, ``python lessons/<script>.py``, in
 subprocesses on the CPU (so a test run does not depend on a GPU).
 """
 
+import ast
+import importlib.util
 import json
 import os
 import subprocess
@@ -13,7 +15,7 @@ import numpy
 import pytest
 from PIL import Image
 
-from tinyunet import lesson_config
+from tinyunet import lessons
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LESSONS = os.path.join(ROOT, "lessons")
@@ -38,7 +40,7 @@ def tiny_run(tmp_path_factory):
     return folder, result.stdout
 
 
-def test_run_all_leaves_the_run_folder_of_spec_section_7(tiny_run):
+def test_run_all_leaves_every_file_of_the_run_folder(tiny_run):
     folder, stdout = tiny_run
     for name in RUN_FILES:
         assert (folder / name).is_file(), f"{name} missing; stdout:\n{stdout}"
@@ -49,7 +51,7 @@ def test_run_all_leaves_the_run_folder_of_spec_section_7(tiny_run):
     for key in ("test_dice_global", "test_dice_per_image", "threshold_baseline_dice"):
         assert 0.0 <= metrics[key] <= 1.0
     history = json.loads((folder / "history.json").read_text())["history"]
-    epochs = lesson_config.CONFIGS["tiny"].epochs
+    epochs = lessons.CONFIGS["tiny"].epochs
     assert all(len(history[key]) == epochs for key in ("loss", "val_loss", "dice_coeff", "val_dice_coeff"))
     rows = (folder / "history.csv").read_text().strip().splitlines()
     assert rows[0].startswith("epoch,") and len(rows) == epochs + 1
@@ -68,7 +70,65 @@ def test_every_lesson_names_its_article_section(tiny_run):
         if script.startswith("lesson"):
             source = open(os.path.join(LESSONS, script)).read()
             assert "Cell" in source.split('"""')[1]          # the docstring names the notebook cell
-            assert "import tinyunet" in source or "from tinyunet" in source
+
+
+# what a lesson may import besides tinyunet's public modules: the standard library, the package's
+# dependencies, and CuPy (its optional GPU backend)
+ALLOWED_TOP_LEVEL = set(sys.stdlib_module_names) | {"numpy", "PIL", "cupy"}
+
+
+def import_problems(source, filename):
+    """What in source's imports is not the public tinyunet package, the standard library or its
+    dependencies: relative imports, private names or modules (a part starting with "_"), names
+    tinyunet does not have, and modules of the repository outside the package (tests, tools)."""
+    problems, used_tinyunet = [], False
+    for node in ast.walk(ast.parse(source, filename)):
+        if isinstance(node, ast.Import):
+            modules, names = [alias.name for alias in node.names], []
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                problems.append(f"line {node.lineno}: relative import")
+                continue
+            modules, names = [node.module], [alias.name for alias in node.names]
+        else:
+            continue
+        for module in modules:
+            top = module.split(".")[0]
+            if top != "tinyunet":
+                if top not in ALLOWED_TOP_LEVEL:
+                    problems.append(f"line {node.lineno}: {module} is neither tinyunet nor the standard library")
+                continue
+            used_tinyunet = True
+            for name in module.split(".") + names:
+                if name.startswith("_") or name == "*":
+                    problems.append(f"line {node.lineno}: {module} {name} is not public")
+            if importlib.util.find_spec(module) is None:
+                problems.append(f"line {node.lineno}: tinyunet has no module {module}")
+                continue
+            imported = importlib.import_module(module)
+            for name in names:
+                if not hasattr(imported, name) and importlib.util.find_spec(f"{module}.{name}") is None:
+                    problems.append(f"line {node.lineno}: {module} has no {name}")
+    if not used_tinyunet:
+        problems.append("imports nothing from tinyunet")
+    return problems
+
+
+def test_lessons_import_only_the_public_package_and_the_standard_library():
+    scripts = sorted(name for name in os.listdir(LESSONS) if name.endswith(".py"))
+    assert "run_all.py" in scripts and "lesson1_setup.py" in scripts
+    for script in scripts:
+        with open(os.path.join(LESSONS, script)) as source:
+            assert import_problems(source.read(), script) == [], script
+
+
+def test_the_import_check_refuses_what_a_lesson_must_not_import():
+    for line in ("from tinyunet.kernels import _cuda", "import tinyunet.kernels._cuda",
+                 "from tinyunet.models.unet import _backward", "from tests.helpers import to_numpy",
+                 "import tools.compile_kernels", "from . import lesson1_setup", "from tinyunet import no_such_module",
+                 "from tinyunet.layers import *"):
+        assert import_problems(f"import tinyunet\n{line}\n", "bad_lesson.py"), line
+    assert import_problems("import numpy\n", "bad_lesson.py") == ["imports nothing from tinyunet"]
 
 
 def test_lesson_output_reads_like_the_notebook(tiny_run):

@@ -6,8 +6,8 @@ import numpy
 import pytest
 from hypothesis import given
 
-from conftest import to_numpy
-from strategies import nhwc_shapes, seeds, xp_settings
+from helpers import to_numpy, xp_settings
+from strategies import nhwc_shapes, seeds
 from tinyunet import backend
 from tinyunet.gradcheck import gradcheck
 from tinyunet.losses import BinaryCrossentropy, DiceLoss, dice_coefficient

@@ -4,8 +4,9 @@ import numpy
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import normal_array, numerical_gradient, relative_error, seeds, xp_settings
 
+from helpers import normal_array, numerical_gradient, relative_error, xp_settings
+from strategies import seeds
 from tinyunet import backend
 from tinyunet.layers import Concatenate
 

@@ -4,7 +4,8 @@ import numpy
 import pytest
 from hypothesis import given
 
-from strategies import nhwc_shapes, seeds, xp_settings
+from helpers import xp_settings
+from strategies import nhwc_shapes, seeds
 from tinyunet import backend
 from tinyunet.metrics import dice_per_image, dice_score
 

@@ -5,8 +5,11 @@ import math
 
 import numpy
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from conftest import to_numpy
+from helpers import to_numpy, xp_settings
+from strategies import seeds
 from tinyunet import backend
 from tinyunet.optimizers import SGD, Adam, adam_update
 
@@ -67,6 +70,38 @@ def test_adam_matches_the_plain_loop_reference(xp):
             gs = [float(to_numpy(grads[key])[index]) for grads in gradient_sequence]
             expected = adam_reference(float(start[key][index]), gs, 0.05, 0.8, 0.99, 1e-6)
             assert float(to_numpy(param)[index]) == pytest.approx(expected, rel=1e-12, abs=1e-15)
+
+
+def adam_closed_form(theta, gradients, lr, beta_1, beta_2, epsilon):
+    """theta after each Adam step, from the unrolled moments (float64):
+
+        m_t = (1 - beta_1) * sum_k beta_1^(t - k) g_k      v_t = (1 - beta_2) * sum_k beta_2^(t - k) g_k^2
+        theta_t = theta_(t-1) - lr * (m_t / (1 - beta_1^t)) / (sqrt(v_t / (1 - beta_2^t)) + epsilon)
+    """
+    trajectory = []
+    for t in range(1, len(gradients) + 1):
+        g = numpy.stack(gradients[:t])
+        weights_1 = numpy.array([beta_1 ** (t - k) for k in range(1, t + 1)]).reshape(-1, *[1] * theta.ndim)
+        weights_2 = numpy.array([beta_2 ** (t - k) for k in range(1, t + 1)]).reshape(-1, *[1] * theta.ndim)
+        m = (1 - beta_1) * (weights_1 * g).sum(axis=0)
+        v = (1 - beta_2) * (weights_2 * g * g).sum(axis=0)
+        theta = theta - lr * (m / (1 - beta_1 ** t)) / (numpy.sqrt(v / (1 - beta_2 ** t)) + epsilon)
+        trajectory.append(theta)
+    return trajectory
+
+
+@given(seed=seeds, steps=st.integers(1, 4), lr=st.floats(1e-5, 0.1), beta_1=st.floats(0.0, 0.99),
+       beta_2=st.floats(0.0, 0.9999), epsilon=st.floats(1e-8, 1e-3), scale=st.floats(1e-3, 1e3))
+@xp_settings()
+def test_adam_first_steps_match_the_closed_form(xp, seed, steps, lr, beta_1, beta_2, epsilon, scale):
+    rng = numpy.random.default_rng(seed)
+    theta = rng.standard_normal((3, 2))
+    gradients = [scale * rng.standard_normal(theta.shape) for _ in range(steps)]
+    params = {"w": backend.to_device(theta.copy())}
+    opt = Adam(learning_rate=lr, beta_1=beta_1, beta_2=beta_2, epsilon=epsilon)
+    for g, expected in zip(gradients, adam_closed_form(theta, gradients, lr, beta_1, beta_2, epsilon)):
+        opt.step(params, {"w": backend.to_device(g)})
+        numpy.testing.assert_allclose(to_numpy(params["w"]), expected, rtol=1e-10, atol=1e-12)
 
 
 def test_adam_update_is_in_place_and_keeps_float32(xp):

@@ -4,17 +4,19 @@ import numpy
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import layer_gradient_errors, normal_array, relative_error, seeds, xp_settings
 
+from helpers import layer_gradient_errors, normal_array, relative_error, xp_settings
+from strategies import seeds
 from tinyunet import backend
 from tinyunet.layers import MaxPooling2D
+from tinyunet.shapes import pool_output_size
 
 
 def maxpool_reference(x, pool_size, strides):
     """y[n, oh, ow, c] = max of the window; dx routing: first maximum in row-major order."""
     n, h, w, c = x.shape
     (ph, pw), (sh, sw) = pool_size, strides
-    ho, wo = (h - ph) // sh + 1, (w - pw) // sw + 1
+    ho, wo = pool_output_size((h, w), pool_size, strides)
     y = numpy.empty((n, ho, wo, c))
     first = numpy.empty((n, ho, wo, c, 2), dtype=int)
     for b in range(n):

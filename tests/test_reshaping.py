@@ -4,8 +4,9 @@ import numpy
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from strategies import layer_gradient_errors, nhwc_shapes, normal_array, relative_error, seeds, xp_settings
 
+from helpers import layer_gradient_errors, normal_array, relative_error, xp_settings
+from strategies import nhwc_shapes, seeds
 from tinyunet import backend
 from tinyunet.layers import UpSampling2D
 

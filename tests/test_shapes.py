@@ -3,11 +3,12 @@
 import math
 
 import pytest
-from hypothesis import given
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from tinyunet.shapes import (as_pair, check_padding, conv_output_size, conv_transpose_output_size,
-                             padding_amounts, same_padding)
+from tinyunet.shapes import (as_pair, check_padding, conv_geometry, conv_output_size, conv_transpose_output_size,
+                             direct_geometry, direct_output_size, padding_amounts, pool_output_size, same_padding,
+                             transpose_pads)
 
 sizes, kernels, strides = st.integers(1, 40), st.integers(1, 7), st.integers(1, 3)
 
@@ -58,6 +59,32 @@ def test_valid_output_size_formula(n, k, s):
 @given(n=st.integers(1, 20), k=kernels, s=strides, padding=st.sampled_from(["same", "valid"]))
 def test_transpose_inverts_the_convolution_size(n, k, s, padding):
     assert conv_output_size(conv_transpose_output_size(n, k, s, padding), k, s, padding) == n
+
+
+@given(n=sizes, p=kernels, s=strides)
+def test_pool_output_size_counts_the_windows_that_fit(n, p, s):
+    assume(n >= p)      # MaxPooling2D refuses an input smaller than its window
+    (out,) = pool_output_size((n,), (p,), (s,))
+    assert out == sum(1 for start in range(0, n, s) if start + p <= n)
+
+
+@given(n=sizes, k=kernels, s=strides, padding=st.sampled_from(["same", "valid"]))
+def test_conv_geometry_and_direct_output_size_agree(n, k, s, padding):
+    (out, _), (pads, _) = conv_geometry((n, n), (k, k), (s, s), padding)
+    assert out == conv_output_size(n, k, s, padding) and pads == padding_amounts(n, k, s, padding)
+    if s == 1 and out > 0:
+        assert direct_output_size((n,), (k,), (pads,)) == (out,)
+        # the adjoint's pads take the output back to the input size
+        adjoint = transpose_pads((pads, pads), k, k)[0]
+        assert direct_output_size((out,), (k,), (adjoint,)) == (n,)
+
+
+def test_direct_geometry_names_the_bad_shapes():
+    assert direct_geometry((1, 4, 4, 3), (3, 3, 3, 8), ((1, 1), (1, 1)), "conv") == ((4, 4), ((1, 1), (1, 1)))
+    with pytest.raises(ValueError, match=r"conv: x \(1, 4, 4, 3\).*\(3, 3, 2, 8\)"):
+        direct_geometry((1, 4, 4, 3), (3, 3, 2, 8), ((1, 1), (1, 1)), "conv")
+    with pytest.raises(ValueError, match="conv: dz"):
+        direct_geometry((1, 4, 4, 3), (3, 3, 3, 8), ((1, 1), (1, 1)), "conv", dz_shape=(1, 4, 4, 7))
 
 
 def test_check_padding_and_as_pair():

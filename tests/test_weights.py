@@ -5,7 +5,7 @@ import pytest
 
 from tinyunet import backend
 from tinyunet.models import UNet
-from tinyunet.models import weights as weights_io
+from tinyunet.models import checkpoint
 
 
 def snapshot(model):
@@ -30,7 +30,7 @@ def test_save_load_predict_identical(tmp_path, images, xp):
     target.load_weights(path)
     numpy.testing.assert_array_equal(source.predict(images), target.predict(images))
     with numpy.load(path, allow_pickle=False) as data:   # no pickles: loads with pickles refused
-        assert set(data.files) == set(source.params) | {weights_io.META_KEY}
+        assert set(data.files) == set(source.params) | {checkpoint.META_KEY}
 
 
 def test_notebook_preset_round_trip(tmp_path, images):
@@ -61,18 +61,18 @@ def test_shape_mismatch_names_the_weight_and_changes_nothing(tmp_path):
 def test_missing_and_extra_weights_are_named(tmp_path):
     model = UNet("article", input_shape=(32, 32, 1), seed=5)
     params = snapshot(model)
-    meta = {"format": weights_io.FORMAT, "version": 1, "preset": "article", "dtype": "float32"}
+    meta = {"format": checkpoint.FORMAT, "version": 1, "preset": "article", "dtype": "float32"}
     late = dict(params)
     late.pop("output/bias")
-    weights_io.save_arrays(tmp_path / "missing.npz", late, meta)
+    checkpoint.save_arrays(tmp_path / "missing.npz", late, meta)
     with pytest.raises(ValueError, match="no weight 'output/bias'"):
         model.load_weights(tmp_path / "missing.npz")
-    weights_io.save_arrays(tmp_path / "extra.npz", {**params, "zzz/kernel": numpy.ones(2)}, meta)
+    checkpoint.save_arrays(tmp_path / "extra.npz", {**params, "zzz/kernel": numpy.ones(2)}, meta)
     with pytest.raises(ValueError, match="'zzz/kernel'"):
         model.load_weights(tmp_path / "extra.npz")
     bad = dict(params)
     bad["output/bias"] = numpy.array([numpy.nan], "float32")
-    weights_io.save_arrays(tmp_path / "nan.npz", bad, meta)
+    checkpoint.save_arrays(tmp_path / "nan.npz", bad, meta)
     with pytest.raises(ValueError, match="finite"):
         model.load_weights(tmp_path / "nan.npz")
     assert_unchanged(model, params)
