@@ -10,7 +10,7 @@ uncinate process, and every slice goes
             ->  window 400 / level 40 onto 0..255  ->  8-bit
 
 with tissue values, blur and noise drawn per subject around typical
-portal-venous values (SPEC section 6).  The pancreas (85-115 HU) sits among
+portal-venous values of contrast CT.  The pancreas (85-115 HU) sits among
 liver, spleen, bowel wall and collapsed bowel of the same density, so no
 intensity window finds it (``baseline.threshold_baseline``): a model has to use
 its shape and its place in front of the splenic vein, SMA and aorta.
@@ -32,7 +32,7 @@ from .splits import DEFAULT_FRACTIONS, Split, Splits, split_subjects
 
 WINDOW, LEVEL = 400.0, 40.0
 
-# Typical portal-venous HU (centre, spread of the per-subject draw); see SPEC section 6.
+# Typical portal-venous HU of each tissue: (centre, spread of the per-subject draw).
 TISSUE_HU = {
     an.AIR: (-1000, 0), an.FAT: (-100, 12), an.MUSCLE: (50, 8), an.LIVER: (115, 10),
     an.SPLEEN: (115, 10), an.CORTEX: (175, 18), an.MEDULLA: (150, 18), an.FLUID: (12, 8),

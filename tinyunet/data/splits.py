@@ -1,6 +1,6 @@
 """Data sets as the lessons see them: a train, a validation and a test split.
 
-A ``Split`` holds NHWC float32 arrays in tinyunet's conventions (SPEC section 2):
+A ``Split`` holds NHWC float32 arrays in tinyunet's conventions (docs/design.md):
 ``images`` in [0, 1] (the 8-bit level / 255) and ``masks`` in {0, 1}, both of
 shape (N, H, W, 1), plus one name and one subject per slice.  ``Splits`` bundles
 the three splits; the phantom and the folder loader both return one, and
