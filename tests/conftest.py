@@ -50,3 +50,10 @@ def xp(request):
 @pytest.fixture
 def rng():
     return numpy.random.default_rng(1234)
+
+
+@pytest.fixture
+def cupy():
+    """The CuPy module, active for the test's duration (for tests marked ``gpu``)."""
+    with backend.use("gpu") as module:
+        yield module

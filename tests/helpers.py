@@ -1,11 +1,15 @@
-"""Helpers shared by the test modules: arrays from seeds, central differences, relative errors.
+"""Helpers shared by the test modules: arrays from seeds, central differences, relative errors,
+bad-input checks.
 
 tinyunet.gradcheck is the public gradient check; the layer tests use these
 entry-by-entry central differences of their own, so that a bug in gradcheck
 cannot hide a bug in a layer.
 """
 
+import re
+
 import numpy
+import pytest
 from hypothesis import HealthCheck, settings
 
 from tinyunet import backend
@@ -26,7 +30,7 @@ def to_numpy(a):
 
 
 def normal_array(seed, shape, dtype="float64"):
-    """Standard normal values from a seed (NumPy; move with backend.to_device)."""
+    """Standard normal values from a seed, or a numpy Generator's next draws (NumPy; move with backend.to_device)."""
     return numpy.random.default_rng(seed).standard_normal(shape).astype(dtype)
 
 
@@ -74,3 +78,13 @@ def layer_gradient_errors(layer, x, seed):
     for key, p in layer.params.items():
         errors[key] = relative_error(grads[key], numerical_gradient(loss, p))
     return errors
+
+
+def assert_refuses_bad_arrays(layer, low_rank_shape, non_finite, word):
+    """layer.forward refuses, with a ValueError, an array that is not 4-D and the 4-D array non_finite.
+
+    Both messages name the layer and the shape; the second also names word (e.g. "NaN").
+    """
+    for x, after in ((numpy.zeros(low_rank_shape), ""), (non_finite, ".*" + word)):
+        with pytest.raises(ValueError, match=f"{layer.name}.*{re.escape(str(x.shape))}{after}"):
+            layer.forward(backend.to_device(x))

@@ -142,40 +142,34 @@ def test_conv2d_transpose_hand_computed(xp):
 # --- forward against the references ---
 
 
+def assert_forward_matches_reference(cls, reference, x_np, kernel_size, strides, padding, seed):
+    """cls(2, ...).forward(x) equals reference(x) to 1e-10, for every activation, with and without a bias."""
+    x = backend.to_device(x_np)
+    stride_pair = strides if isinstance(strides, tuple) else (strides, strides)
+    for activation in (None, "relu", "sigmoid"):
+        for use_bias in (True, False):
+            layer = make_layer(cls, 2, kernel_size, strides, padding, activation, use_bias, x.shape, seed=seed)
+            p = params_numpy(layer)
+            expected = reference(x_np, p["kernel"], p.get("bias"), stride_pair, padding, activation)
+            y = backend.asnumpy(layer.forward(x))
+            assert y.shape == expected.shape == layer.output_shape(x.shape)
+            numpy.testing.assert_allclose(y, expected, rtol=0, atol=1e-10)
+
+
 @pytest.mark.parametrize("padding", ["same", "valid"])
 @pytest.mark.parametrize("strides", [1, 2, (1, 2)])
 @pytest.mark.parametrize("kernel_size", [1, 2, 3, 4, 5, 6, 7, (3, 2)])
 def test_conv2d_forward_matches_reference(xp, kernel_size, strides, padding):
-    x_np = normal_array(0, (2, 9, 8, 3))
-    x = backend.to_device(x_np)
-    pair = lambda v: v if isinstance(v, tuple) else (v, v)  # noqa: E731
-    for activation in (None, "relu", "sigmoid"):
-        for use_bias in (True, False):
-            conv = make_layer(Conv2D, 2, kernel_size, strides, padding, activation, use_bias, x.shape, seed=3)
-            p = params_numpy(conv)
-            expected = conv2d_reference(x_np, p["kernel"], p.get("bias"), pair(strides), padding, activation)
-            y = backend.asnumpy(conv.forward(x))
-            assert y.shape == expected.shape == conv.output_shape(x.shape)
-            numpy.testing.assert_allclose(y, expected, rtol=0, atol=1e-10)
+    assert_forward_matches_reference(Conv2D, conv2d_reference, normal_array(0, (2, 9, 8, 3)), kernel_size,
+                                     strides, padding, seed=3)
 
 
 @pytest.mark.parametrize("padding", ["same", "valid"])
 @pytest.mark.parametrize("strides", [1, 2, (2, 1)])
 @pytest.mark.parametrize("kernel_size", [1, 2, 3, 4, (2, 3)])
 def test_conv2d_transpose_forward_matches_reference(xp, kernel_size, strides, padding):
-    x_np = normal_array(1, (2, 3, 4, 3))
-    x = backend.to_device(x_np)
-    pair = lambda v: v if isinstance(v, tuple) else (v, v)  # noqa: E731
-    for activation in (None, "relu", "sigmoid"):
-        for use_bias in (True, False):
-            up = make_layer(Conv2DTranspose, 2, kernel_size, strides, padding, activation, use_bias,
-                            x.shape, seed=4)
-            p = params_numpy(up)
-            expected = conv2d_transpose_reference(x_np, p["kernel"], p.get("bias"), pair(strides), padding,
-                                                  activation)
-            y = backend.asnumpy(up.forward(x))
-            assert y.shape == expected.shape == up.output_shape(x.shape)
-            numpy.testing.assert_allclose(y, expected, rtol=0, atol=1e-10)
+    assert_forward_matches_reference(Conv2DTranspose, conv2d_transpose_reference, normal_array(1, (2, 3, 4, 3)),
+                                     kernel_size, strides, padding, seed=4)
 
 
 # --- gradients against central differences ---

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tinyunet import backend, kernels
+from helpers import relative_error
+from tinyunet import kernels
 from tinyunet.kernels import direct_conv_cuda, windows
 from tinyunet.kernels.conv import flip_kernel
 from tinyunet.kernels.direct_conv import (conv2d_direct, conv2d_direct_xp, conv2d_weight_grad_direct,
@@ -186,18 +187,6 @@ GPU_CASES = [((2, 256, 256, 16), (3, 3), 8, "same"),
              ((3, 9, 7, 3), (3, 2), 5, "valid"),
              ((1, 6, 5, 6), (2, 2), 12, "same"),
              ((1, 12, 12, 4), (3, 3), 64, "same")]
-
-
-@pytest.fixture
-def cupy():
-    with backend.use("gpu") as module:
-        yield module
-
-
-def relative_error(got, want):
-    got, want = backend.asnumpy(got).astype("float64"), backend.asnumpy(want).astype("float64")
-    assert not numpy.isnan(got).any(), "unwritten (NaN) elements"
-    return float(numpy.abs(got - want).max() / max(numpy.abs(want).max(), 1e-300))
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])

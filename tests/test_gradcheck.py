@@ -3,15 +3,11 @@
 import numpy
 import pytest
 
-from helpers import to_numpy
+from helpers import normal_array, to_numpy
 from tinyunet import backend, gradcheck as gradcheck_module
 from tinyunet.gradcheck import GradcheckResult, gradcheck
 from tinyunet.layers import Concatenate, Conv2D, Layer
 from tinyunet.losses import DiceLoss
-
-
-def normal(seed, *shape):
-    return numpy.random.default_rng(seed).standard_normal(shape)
 
 
 class Scale(Layer):
@@ -42,7 +38,7 @@ class Scale(Layer):
 
 
 def test_a_layer_passes_with_a_row_per_input_and_param(xp):
-    result = gradcheck(Conv2D(3, 3, activation="sigmoid", seed=0), normal(0, 2, 5, 5, 2))
+    result = gradcheck(Conv2D(3, 3, activation="sigmoid", seed=0), normal_array(0, (2, 5, 5, 2)))
     assert isinstance(result, GradcheckResult) and result.ok
     assert [row.name for row in result.rows] == ["x", "kernel", "bias"]
     assert [row.kind for row in result.rows] == ["input", "param", "param"]
@@ -52,7 +48,7 @@ def test_a_layer_passes_with_a_row_per_input_and_param(xp):
 
 @pytest.mark.parametrize("wrong", ["a", "x"])
 def test_a_wrong_gradient_fails_and_is_named(xp, wrong):
-    result = gradcheck(Scale(wrong=wrong), normal(1, 2, 3, 3, 1))
+    result = gradcheck(Scale(wrong=wrong), normal_array(1, (2, 3, 3, 1)))
     assert not result.ok
     assert result.worst.name == wrong
     assert result[{"a": "x", "x": "a"}[wrong]].max_error < 1e-6
@@ -60,14 +56,14 @@ def test_a_wrong_gradient_fails_and_is_named(xp, wrong):
 
 
 def test_full_jacobian_mode(xp):
-    result = gradcheck(Conv2D(2, 2, strides=2, padding="valid", seed=1), normal(2, 1, 4, 4, 1), jacobian=True)
+    result = gradcheck(Conv2D(2, 2, strides=2, padding="valid", seed=1), normal_array(2, (1, 4, 4, 1)), jacobian=True)
     assert result.ok, str(result)
     assert result["kernel"].checks == (1 * 2 * 2 * 2) * (2 * 2 * 1 * 2)   # outputs x entries
-    assert not gradcheck(Scale(wrong="x"), normal(3, 1, 2, 2, 1), jacobian=True).ok
+    assert not gradcheck(Scale(wrong="x"), normal_array(3, (1, 2, 2, 1)), jacobian=True).ok
 
 
 def test_a_list_input(xp):
-    result = gradcheck(Concatenate(), [normal(4, 2, 3, 3, 2), normal(5, 2, 3, 3, 1)])
+    result = gradcheck(Concatenate(), [normal_array(4, (2, 3, 3, 2)), normal_array(5, (2, 3, 3, 1))])
     assert result.ok and [row.name for row in result.rows] == ["x[0]", "x[1]"]
 
 
@@ -89,27 +85,27 @@ def test_a_model_with_layer_slash_param_keys(xp):
 
 def test_unbuilt_layers_are_built_in_float64_and_float32_is_refused(xp):
     layer = Conv2D(2, 3, seed=0)
-    gradcheck(layer, normal(8, 1, 4, 4, 1))
+    gradcheck(layer, normal_array(8, (1, 4, 4, 1)))
     assert layer.params["kernel"].dtype == numpy.float64
     float32_layer = Conv2D(2, 3, seed=0)
     float32_layer.build((1, 4, 4, 1))
     with pytest.raises(ValueError, match="float64"):
-        gradcheck(float32_layer, normal(8, 1, 4, 4, 1))
+        gradcheck(float32_layer, normal_array(8, (1, 4, 4, 1)))
 
 
 def test_checked_arrays_are_restored_exactly(xp):
     layer = Conv2D(2, 3, seed=0)
     layer.build((1, 4, 4, 1), dtype="float64")
     kernel = to_numpy(layer.params["kernel"]).copy()
-    x = normal(9, 1, 4, 4, 1)
+    x = normal_array(9, (1, 4, 4, 1))
     gradcheck(layer, x)
     gradcheck(layer, x, jacobian=True)
     numpy.testing.assert_array_equal(to_numpy(layer.params["kernel"]), kernel)
-    numpy.testing.assert_array_equal(x, normal(9, 1, 4, 4, 1))
+    numpy.testing.assert_array_equal(x, normal_array(9, (1, 4, 4, 1)))
 
 
 def test_the_table_reads_well(xp):
-    text = str(gradcheck(Scale(), normal(10, 1, 2, 2, 1)))
+    text = str(gradcheck(Scale(), normal_array(10, (1, 2, 2, 1))))
     lines = text.splitlines()
     assert lines[0].startswith("Scale 'scale': 3 random directions")
     assert "gradient of" in lines[1] and "max rel. error" in lines[1]
@@ -130,5 +126,5 @@ def test_main_checks_every_layer_and_loss(capsys):
 def test_projection_is_not_the_users_input_drawn_from_the_same_seed():
     """LayerNorm is scale-invariant: its gradient along x itself is 0, so w == x would hide errors."""
     from tinyunet.layers import LayerNormalization
-    x = numpy.random.default_rng(0).standard_normal((2, 3, 3, 2))
+    x = normal_array(0, (2, 3, 3, 2))
     assert gradcheck(LayerNormalization(), x, seed=0).ok

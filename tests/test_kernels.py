@@ -9,6 +9,7 @@ U-Net's, and compare the fast kernel with the xp form run on the same CuPy array
 import numpy
 import pytest
 
+from helpers import normal_array, numerical_gradient
 from tinyunet import backend, kernels
 from tinyunet.kernels import normalization, optimizers, pooling, windows
 from tinyunet.kernels.activation import activate
@@ -30,10 +31,6 @@ POOL_CASES = [((2, 16, 16, 8), (2, 2), (2, 2)),
               ((1, 9, 9, 2), (2, 3), (3, 2))]      # gaps and overlaps
 
 
-def normal(rng, shape, dtype="float32", loc=0.0, scale=1.0):
-    return (loc + scale * rng.standard_normal(shape)).astype(dtype)
-
-
 def close(a, b, rtol, atol=0.0):
     numpy.testing.assert_allclose(backend.asnumpy(a), backend.asnumpy(b), rtol=rtol, atol=atol)
 
@@ -42,7 +39,7 @@ def close(a, b, rtol, atol=0.0):
 
 @pytest.mark.parametrize("shape, kernel_size, strides, padding", CONV_CASES)
 def test_im2col_xp_matches_loops(shape, kernel_size, strides, padding, rng):
-    x = normal(rng, shape, "float64")
+    x = normal_array(rng, shape)
     (ho, wo), pads = conv_geometry(shape[1:3], kernel_size, strides, padding)
     cols = windows.im2col_xp(x, kernel_size, strides, pads, (ho, wo))
     xpad = numpy.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
@@ -57,8 +54,8 @@ def test_im2col_xp_matches_loops(shape, kernel_size, strides, padding, rng):
 @pytest.mark.parametrize("shape, kernel_size, strides, padding", CONV_CASES)
 def test_col2im_xp_is_the_adjoint_of_im2col_xp(shape, kernel_size, strides, padding, rng):
     (ho, wo), pads = conv_geometry(shape[1:3], kernel_size, strides, padding)
-    x = normal(rng, shape, "float64")
-    c = normal(rng, (shape[0], ho, wo, *kernel_size, shape[3]), "float64")
+    x = normal_array(rng, shape)
+    c = normal_array(rng, (shape[0], ho, wo, *kernel_size, shape[3]))
     left = numpy.vdot(windows.im2col_xp(x, kernel_size, strides, pads, (ho, wo)), c)
     right = numpy.vdot(x, windows.col2im_xp(c, shape[1:3], strides, pads))
     assert left == pytest.approx(right, rel=1e-12)
@@ -68,7 +65,7 @@ def test_col2im_xp_is_the_adjoint_of_im2col_xp(shape, kernel_size, strides, padd
 def test_max_pool_xp_matches_loops_and_routes_ties_to_the_first_maximum(shape, pool_size, strides, rng):
     x = rng.integers(0, 3, size=shape).astype("float64")       # many ties
     y, argmax = pooling.max_pool_xp(x, pool_size, strides)
-    dy = normal(rng, y.shape, "float64")
+    dy = normal_array(rng, y.shape)
     dx = pooling.max_pool_backward_xp(dy, argmax, x.shape, pool_size, strides)
     (ph, pw), (sh, sw) = pool_size, strides
     expected_dx = numpy.zeros_like(x)
@@ -83,29 +80,21 @@ def test_max_pool_xp_matches_loops_and_routes_ties_to_the_first_maximum(shape, p
 
 @pytest.mark.parametrize("shape", [(2, 4, 4, 3), (1, 6, 5, 1), (3, 2, 2, 8)])
 def test_layer_norm_xp_forward_and_backward(shape, rng):
-    x = normal(rng, shape, "float64", loc=3.0, scale=2.0)
+    x = 3.0 + 2.0 * normal_array(rng, shape)
     xhat, sigma, d = normalization.layer_norm_xp(x, 1e-7)
     for n in range(shape[0]):
         numpy.testing.assert_allclose(xhat[n], (x[n] - x[n].mean()) / (x[n].std() + 1e-7), rtol=1e-10)
     # backward against central differences of <xhat(x), g>
-    g = normal(rng, shape, "float64")
+    g = normal_array(rng, shape)
     dx = normalization.layer_norm_backward_xp(g, xhat, sigma, d)
-    eps, numeric = 1e-6, numpy.zeros_like(x)
-    for index in numpy.ndindex(*shape):
-        saved = x[index]
-        x[index] = saved + eps
-        plus = numpy.vdot(normalization.layer_norm_xp(x, 1e-7)[0], g)
-        x[index] = saved - eps
-        minus = numpy.vdot(normalization.layer_norm_xp(x, 1e-7)[0], g)
-        x[index] = saved
-        numeric[index] = (plus - minus) / (2 * eps)
+    numeric = numerical_gradient(lambda: numpy.vdot(normalization.layer_norm_xp(x, 1e-7)[0], g), x)
     numpy.testing.assert_allclose(dx, numeric, rtol=1e-5, atol=1e-7)
 
 
 def test_adam_update_all_xp_is_adam_update_per_tensor(rng):
     shapes = [(3, 3, 2, 4), (4,), (1, 1, 4, 1)]
-    params = [normal(rng, s) for s in shapes]
-    grads = [normal(rng, s) for s in shapes]
+    params = [normal_array(rng, s, "float32") for s in shapes]
+    grads = [normal_array(rng, s, "float32") for s in shapes]
     ms, vs = [numpy.zeros(s, "float32") for s in shapes], [numpy.zeros(s, "float32") for s in shapes]
     expected = [(p.copy(), m.copy(), v.copy()) for p, m, v in zip(params, ms, vs)]
     for step in (1, 2, 3):
@@ -119,7 +108,7 @@ def test_adam_update_all_xp_is_adam_update_per_tensor(rng):
 
 
 def test_dispatchers_run_the_xp_twins_on_numpy(rng):
-    x = normal(rng, (2, 8, 8, 3))
+    x = normal_array(rng, (2, 8, 8, 3), "float32")
     y, argmax = kernels.max_pool(x, (2, 2), (2, 2))
     y2, argmax2 = pooling.max_pool_xp(x, (2, 2), (2, 2))
     numpy.testing.assert_array_equal(y, y2)
@@ -140,28 +129,22 @@ def test_set_fast_returns_the_previous_setting():
 
 # ----------------------------------------------------------------- GPU: CUDA twin vs xp twin
 
-@pytest.fixture
-def cupy():
-    with backend.use("gpu") as module:
-        yield module
-
-
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
 @pytest.mark.parametrize("shape, kernel_size, strides, padding", CONV_CASES)
 @pytest.mark.gpu
 def test_im2col_and_col2im_cuda_match_xp(cupy, shape, kernel_size, strides, padding, dtype, rng):
     (ho, wo), pads = conv_geometry(shape[1:3], kernel_size, strides, padding)
-    x = cupy.asarray(normal(rng, shape, dtype))
+    x = cupy.asarray(normal_array(rng, shape, dtype))
     close(windows.im2col_cuda(x, kernel_size, strides, pads, (ho, wo)),
           windows.im2col_xp(x, kernel_size, strides, pads, (ho, wo)), rtol=0)
-    c = cupy.asarray(normal(rng, (shape[0], ho, wo, *kernel_size, shape[3]), dtype))
+    c = cupy.asarray(normal_array(rng, (shape[0], ho, wo, *kernel_size, shape[3]), dtype))
     close(windows.col2im_cuda(c, shape[1:3], strides, pads), windows.col2im_xp(c, shape[1:3], strides, pads),
           rtol=1e-5 if dtype == "float32" else 1e-12, atol=1e-6)
 
 
 @pytest.mark.gpu
 def test_im2col_cuda_at_the_article_first_layer(cupy, rng):
-    x = cupy.asarray(normal(rng, (4, 256, 256, 1)))
+    x = cupy.asarray(normal_array(rng, (4, 256, 256, 1), "float32"))
     (ho, wo), pads = conv_geometry(x.shape[1:3], (5, 5), (1, 1), "same")
     close(windows.im2col_cuda(x, (5, 5), (1, 1), pads, (ho, wo)), windows.im2col_xp(x, (5, 5), (1, 1), pads, (ho, wo)), rtol=0)
 
@@ -170,14 +153,14 @@ def test_im2col_cuda_at_the_article_first_layer(cupy, rng):
 @pytest.mark.parametrize("shape, pool_size, strides", POOL_CASES + [((4, 256, 256, 8), (2, 2), (2, 2))])
 @pytest.mark.gpu
 def test_max_pool_cuda_matches_xp(cupy, shape, pool_size, strides, dtype, rng):
-    for values in (normal(rng, shape, dtype), rng.integers(0, 3, size=shape).astype(dtype)):   # ties too
+    for values in (normal_array(rng, shape, dtype), rng.integers(0, 3, size=shape).astype(dtype)):   # ties too
         x = cupy.asarray(values)
         y, argmax = pooling.max_pool_cuda(x, pool_size, strides)
         y2, argmax2 = pooling.max_pool_xp(x, pool_size, strides)
         assert argmax.dtype == numpy.uint8
         close(y, y2, rtol=0)
         numpy.testing.assert_array_equal(backend.asnumpy(argmax).astype(numpy.int64), backend.asnumpy(argmax2))
-        dy = cupy.asarray(normal(rng, y.shape, dtype))
+        dy = cupy.asarray(normal_array(rng, y.shape, dtype))
         close(pooling.max_pool_backward_cuda(dy, argmax, x.shape, pool_size, strides),
               pooling.max_pool_backward_xp(dy, argmax2, x.shape, pool_size, strides), rtol=1e-6, atol=0)
 
@@ -187,7 +170,7 @@ def test_max_pool_cuda_matches_xp(cupy, shape, pool_size, strides, dtype, rng):
                                         ((2, 16, 16, 128), 1000.0), ((1, 1, 1, 5), 0.0)])
 @pytest.mark.gpu
 def test_layer_norm_cuda_matches_xp(cupy, shape, loc, dtype, rng):
-    x = cupy.asarray(normal(rng, shape, dtype, loc=loc))
+    x = cupy.asarray((loc + normal_array(rng, shape)).astype(dtype))
     # float64 xp statistics as the reference, so that the test measures the kernel's error
     xhat, sigma, d = normalization.layer_norm_cuda(x, 1e-7)
     ref = normalization.layer_norm_xp(x.astype("float64"), 1e-7)
@@ -195,7 +178,7 @@ def test_layer_norm_cuda_matches_xp(cupy, shape, loc, dtype, rng):
     close(xhat, ref[0], rtol=tol, atol=tol)
     close(sigma, ref[1], rtol=tol)
     assert sigma.shape == d.shape == (shape[0], 1, 1, 1)
-    g = cupy.asarray(normal(rng, shape, dtype))
+    g = cupy.asarray(normal_array(rng, shape, dtype))
     dx = normalization.layer_norm_backward_cuda(g, xhat, sigma, d)
     dx_ref = normalization.layer_norm_backward_xp(g.astype("float64"), *(a.astype("float64") for a in ref))
     close(dx, dx_ref, rtol=tol * 10, atol=tol * 10 * float(abs(dx_ref).max()))
@@ -218,11 +201,11 @@ def test_adam_update_all_cuda_matches_xp(cupy, dtype, rng):
     state = {}
     for name in ("cuda", "xp"):
         r = numpy.random.default_rng(7)
-        params = [cupy.asarray(normal(r, s, dtype)) for s in shapes]
+        params = [cupy.asarray(normal_array(r, s, dtype)) for s in shapes]
         ms = [cupy.zeros(s, dtype) for s in shapes]
         vs = [cupy.zeros(s, dtype) for s in shapes]
         for step in (1, 2, 3):
-            grads = [cupy.asarray(normal(r, s, dtype)) for s in shapes]
+            grads = [cupy.asarray(normal_array(r, s, dtype)) for s in shapes]
             update = optimizers.adam_update_all_cuda if name == "cuda" else optimizers.adam_update_all_xp
             update(params, grads, ms, vs, step, 1e-3, 0.9, 0.999, 1e-7)
         state[name] = (params, ms, vs)
@@ -254,8 +237,8 @@ LAYERS = [(lambda: Conv2D(8, 5, seed=0), (2, 32, 32, 1), (2, 32, 32, 8)),
 @pytest.mark.parametrize("make, x_shape, y_shape", LAYERS)
 @pytest.mark.gpu
 def test_layers_give_the_same_results_with_fast_kernels_on_and_off(cupy, make, x_shape, y_shape, rng):
-    x = cupy.asarray(normal(rng, x_shape))
-    dy = cupy.asarray(normal(rng, y_shape))
+    x = cupy.asarray(normal_array(rng, x_shape, "float32"))
+    dy = cupy.asarray(normal_array(rng, y_shape, "float32"))
     fast, slow = _layer_run(make, x, dy, True), _layer_run(make, x, dy, False)
     close(fast[0], slow[0], rtol=1e-4, atol=1e-5)
     close(fast[1], slow[1], rtol=1e-4, atol=1e-5)
@@ -297,8 +280,8 @@ def test_unet_training_step_with_fast_kernels_on_and_off(cupy):
 @pytest.mark.parametrize("activation", ["linear", "relu", "sigmoid"])
 @pytest.mark.parametrize("with_bias", [True, False])
 def test_bias_activation_xp_is_add_then_activate(activation, with_bias, rng):
-    z = normal(rng, (2, 3, 4, 5), "float64") * 50
-    bias = normal(rng, (5,), "float64") if with_bias else None
+    z = normal_array(rng, (2, 3, 4, 5)) * 50
+    bias = normal_array(rng, (5,)) if with_bias else None
     expected = activate(activation, z + (bias if with_bias else 0))
     close(kernels.bias_activation(z.copy(), bias, activation), expected, rtol=1e-15)
 
@@ -309,8 +292,8 @@ def test_bias_activation_xp_is_add_then_activate(activation, with_bias, rng):
 @pytest.mark.gpu
 def test_bias_activation_cuda_matches_xp(cupy, activation, with_bias, dtype, rng):
     from tinyunet.kernels import activation as module
-    z = cupy.asarray(normal(rng, (3, 17, 9, 7), dtype) * 30)
-    bias = cupy.asarray(normal(rng, (7,), dtype)) if with_bias else None
+    z = cupy.asarray(normal_array(rng, (3, 17, 9, 7), dtype) * 30)
+    bias = cupy.asarray(normal_array(rng, (7,), dtype)) if with_bias else None
     expected = module.bias_activation_xp(z.copy(), bias, activation)
     got = module.bias_activation(z.copy(), bias, activation)
     close(got, expected, rtol=1e-6 if dtype == "float32" else 1e-14, atol=1e-7)

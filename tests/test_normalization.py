@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from helpers import layer_gradient_errors, normal_array, relative_error, xp_settings
+from helpers import assert_refuses_bad_arrays, layer_gradient_errors, normal_array, relative_error, xp_settings
 from strategies import nhwc_shapes, seeds
 from tinyunet import backend
 from tinyunet.layers import LayerNormalization
@@ -108,10 +108,6 @@ def test_layernorm_float32_agrees_with_float64(xp):
 
 
 def test_layernorm_bad_input(xp):
-    norm = LayerNormalization(name="norm_bad")
-    with pytest.raises(ValueError, match=r"norm_bad.*\(2, 3\)"):
-        norm.forward(backend.to_device(numpy.zeros((2, 3))))
     x = numpy.ones((1, 2, 2, 1))
     x[0, 1, 1, 0] = numpy.inf
-    with pytest.raises(ValueError, match=r"norm_bad.*\(1, 2, 2, 1\).*inf"):
-        norm.forward(backend.to_device(x))
+    assert_refuses_bad_arrays(LayerNormalization(name="norm_bad"), (2, 3), x, "inf")
