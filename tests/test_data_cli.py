@@ -68,3 +68,52 @@ def test_runs_as_a_module(tmp_path):
     result = subprocess.run([sys.executable, "-m", "tinyunet", "data", "check", str(tmp_path)],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 1 and "missing split folder" in result.stdout
+
+
+def _tree(root):
+    return {str(p.relative_to(root)): p.read_bytes() if p.is_file() else None for p in sorted(root.rglob("*"))}
+
+
+def test_phantom_overwrite_never_removes_a_users_data_set(tmp_path, capsys):
+    real = tmp_path / "realdata"
+    for split in ("train", "validation", "test"):
+        for folder in ("images", "masks"):
+            (real / f"{split}{folder}").mkdir(parents=True)
+        mask = numpy.zeros((8, 8), numpy.uint8); mask[2:4, 2:4] = 255
+        Image.fromarray(numpy.full((8, 8), 100, numpy.uint8)).save(real / f"{split}images" / "Pt1_1.png")
+        Image.fromarray(mask).save(real / f"{split}masks" / "Pt1_1.png")
+    (real / "trainimages" / "notes.txt").write_text("where these scans came from")
+    (real / "trainimages" / "raw").mkdir()
+    (real / "trainimages" / "raw" / "Pt1_1.dcm").write_bytes(b"DICM" * 8)
+    before = _tree(real)
+    assert main(["data", "phantom", "--out", str(real), "--overwrite", "--subjects", "3",
+                 "--size", "16", "--slices", "1"]) == 1
+    assert "was not written by export_folders" in capsys.readouterr().out
+    assert _tree(real) == before
+
+
+def test_phantom_out_that_is_a_file_or_below_one(tmp_path, capsys):
+    (tmp_path / "afile").write_text("x")
+    for out in (tmp_path / "afile", tmp_path / "afile" / "sub"):
+        assert main(["data", "phantom", "--out", str(out), "--subjects", "3", "--size", "16", "--slices", "1"]) == 1
+        report = capsys.readouterr().out
+        assert report.startswith(f"error: export_folders: {tmp_path / 'afile'}") and "not a folder" in report
+    assert (tmp_path / "afile").read_text() == "x"
+
+
+def test_check_reads_zero_one_masks_and_refuses_empty_ones(tmp_path, capsys):
+    out = tmp_path / "ph"
+    main(["data", "phantom", "--out", str(out), "--subjects", "3", "--size", "16", "--slices", "2"])
+    main(["data", "check", str(out)])
+    coverage = [line.split("mask coverage")[1] for line in capsys.readouterr().out.splitlines()
+                if "mask coverage" in line]
+    for mask in (out / "testmasks").iterdir():
+        levels = numpy.asarray(Image.open(mask))
+        Image.fromarray((levels > 0).astype(numpy.uint8)).save(mask)
+    assert main(["data", "check", str(out)]) == 0
+    assert coverage == [line.split("mask coverage")[1] for line in capsys.readouterr().out.splitlines()
+                        if "mask coverage" in line]
+    for mask in (out / "testmasks").iterdir():
+        Image.fromarray(numpy.zeros((16, 16), numpy.uint8)).save(mask)
+    assert main(["data", "check", str(out)]) == 1
+    assert f"every mask in {out / 'testmasks'} is empty" in capsys.readouterr().out

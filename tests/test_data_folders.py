@@ -1,14 +1,16 @@
 """The notebook's folder layout: export / load round trip, naming rules, and every bad input."""
 
 import hashlib
+import json
 import os
+import stat
 
 import numpy
 import pytest
 from PIL import Image
 
 from tinyunet.data import Split, Splits, export_folders, load_folders, make_phantom
-from tinyunet.data.folders import natural_key
+from tinyunet.data.folders import MANIFEST, natural_key
 
 FOLDERS = ["trainimages", "trainmasks", "validationimages", "validationmasks", "testimages", "testmasks"]
 
@@ -51,7 +53,7 @@ def _snapshot(root):
 
 def test_export_then_load_gives_the_same_arrays(phantom, tmp_path):
     export_folders(phantom, tmp_path / "data")
-    assert sorted(os.listdir(tmp_path / "data")) == sorted(FOLDERS)
+    assert sorted(os.listdir(tmp_path / "data")) == sorted(FOLDERS + [MANIFEST])
     before = _snapshot(tmp_path / "data")
     loaded = load_folders(tmp_path / "data")
     assert _snapshot(tmp_path / "data") == before     # loading writes nothing
@@ -101,11 +103,11 @@ def test_zip_naming_beside_the_image_and_rgb_and_jpeg(tmp_path):
 
 
 def test_mask_threshold_is_configurable(tmp_path):
-    root = _tiny_layout(tmp_path)
+    root = _tiny_layout(tmp_path, names=("a", "b"))
     faint = numpy.zeros((8, 8)); faint[0, 0] = 40
     _write(root / "trainmasks" / "a.png", faint)
-    assert load_folders(root).train.masks.sum() == 0
-    assert load_folders(root, mask_threshold=30).train.masks.sum() == 1
+    assert load_folders(root).train.masks[0].sum() == 0
+    assert load_folders(root, mask_threshold=30).train.masks[0].sum() == 1
 
 
 def _expect(root, *fragments):
@@ -115,20 +117,13 @@ def _expect(root, *fragments):
         assert str(fragment) in str(info.value)
 
 
-def test_missing_split_folder(tmp_path):
+@pytest.mark.parametrize("folder", ["validationimages", "testmasks"], ids=["images", "masks"])
+def test_missing_split_folder(tmp_path, folder):
     root = _tiny_layout(tmp_path)
-    for f in os.listdir(root / "validationimages"):
-        os.remove(root / "validationimages" / f)
-    os.rmdir(root / "validationimages")
-    _expect(root, "missing split folder", root / "validationimages")
-
-
-def test_missing_masks_folder(tmp_path):
-    root = _tiny_layout(tmp_path)
-    for f in os.listdir(root / "testmasks"):
-        os.remove(root / "testmasks" / f)
-    os.rmdir(root / "testmasks")
-    _expect(root, "missing split folder", root / "testmasks")
+    for f in os.listdir(root / folder):
+        os.remove(root / folder / f)
+    os.rmdir(root / folder)
+    _expect(root, "missing split folder", root / folder)
 
 
 def test_empty_folder(tmp_path):
@@ -257,7 +252,7 @@ def test_interrupted_export_keeps_the_old_data(phantom, tmp_path, monkeypatch):
 def test_export_into_an_empty_existing_folder_and_duplicate_names(phantom, tmp_path):
     (tmp_path / "empty").mkdir()
     export_folders(phantom, tmp_path / "empty")
-    assert sorted(os.listdir(tmp_path / "empty")) == sorted(FOLDERS)
+    assert sorted(os.listdir(tmp_path / "empty")) == sorted(FOLDERS + [MANIFEST])
     one = Split(phantom.test.images[:2], phantom.test.masks[:2], ["x", "x"])
     with pytest.raises(ValueError, match="two slices with one name"):
         export_folders(Splits(one, one, one), tmp_path / "dup")
@@ -266,3 +261,151 @@ def test_export_into_an_empty_existing_folder_and_duplicate_names(phantom, tmp_p
 
 def test_natural_key():
     assert sorted(["a10", "a2", "b1", "A3"], key=natural_key) == ["a2", "A3", "a10", "b1"]
+
+
+# --- mask encodings: 0/255, 0/1, RGB, palette ---
+
+def _rewrite_masks(root, convert):
+    """Rewrite every exported mask ``a`` (0 / 255) as the Pillow image ``convert(a)``."""
+    for split in ("train", "validation", "test"):
+        for entry in os.listdir(root / f"{split}masks"):
+            path = root / f"{split}masks" / entry
+            with Image.open(path) as image:
+                levels = numpy.asarray(image)
+            convert(levels).save(path)
+
+
+def _zero_one(a):
+    return Image.fromarray((a > 0).astype(numpy.uint8))
+
+
+def _pure_red(a, alpha=False):
+    rgb = numpy.zeros(a.shape + (4 if alpha else 3,), numpy.uint8)
+    rgb[..., 0] = a
+    if alpha:
+        rgb[..., 3] = 255
+    return Image.fromarray(rgb)
+
+
+def _palette_zero_one(a):
+    image = Image.fromarray((a > 0).astype(numpy.uint8), mode="P")
+    image.putpalette([0, 0, 0, 0, 200, 0])      # index 1 drawn in green
+    return image
+
+
+@pytest.mark.parametrize("convert", [_zero_one, _pure_red, lambda a: _pure_red(a, alpha=True),
+                                     _palette_zero_one],
+                         ids=["zero_one", "pure_red", "pure_red_rgba", "palette"])
+def test_masks_in_any_encoding_read_like_the_0_255_export(phantom, tmp_path, convert):
+    export_folders(phantom, tmp_path / "ref")
+    reference = load_folders(tmp_path / "ref")
+    export_folders(phantom, tmp_path / "other")
+    _rewrite_masks(tmp_path / "other", convert)
+    loaded = load_folders(tmp_path / "other")
+    for (_, a), (_, b) in zip(reference.items(), loaded.items()):
+        assert a.masks.any() and numpy.array_equal(a.masks, b.masks)
+
+
+def test_zero_one_is_detected_per_mask_folder(tmp_path):
+    root = _tiny_layout(tmp_path, names=("a", "b"))
+    _write(root / "testmasks" / "a.png", _square_mask() // 255)
+    _write(root / "testmasks" / "b.png", _square_mask() // 255)
+    data = load_folders(root)
+    assert data.test.masks.sum() == 18 and data.train.masks.sum() == 18
+
+
+def test_a_mask_folder_with_every_mask_empty_is_an_error(tmp_path):
+    root = _tiny_layout(tmp_path, names=("a", "b"))
+    for name in ("a", "b"):
+        _write(root / "validationmasks" / f"{name}.png", numpy.zeros((8, 8)))
+    _expect(root, "every mask in", root / "validationmasks", "is empty", "check the mask encoding")
+
+
+# --- overwrite removes only what export_folders wrote ---
+
+def _user_data_set(root):
+    """A user's own data set in the notebook layout, with a note and a subfolder inside a split folder."""
+    _tiny_layout(root, names=("Pt1_1", "Pt1_2"))
+    (root / "trainimages" / "README.txt").write_text("scanner settings, keep")
+    (root / "trainimages" / "originals").mkdir()
+    (root / "trainimages" / "originals" / "Pt1_1.dcm").write_bytes(b"DICM" * 8)
+    return root
+
+
+def test_overwrite_never_removes_a_users_data_set(phantom, tmp_path):
+    root = _user_data_set(tmp_path / "realdata")
+    before = _snapshot(root)
+    with pytest.raises(ValueError, match="was not written by export_folders"):
+        export_folders(phantom, root, overwrite=True)
+    assert _snapshot(root) == before
+    assert os.listdir(tmp_path) == ["realdata"]
+
+
+def test_overwrite_refuses_an_export_with_something_added_or_changed(phantom, tmp_path):
+    root = tmp_path / "data"
+    export_folders(phantom, root)
+    (root / "trainimages" / "notes.txt").write_text("mine")
+    with pytest.raises(ValueError, match="notes.txt"):
+        export_folders(phantom, root, overwrite=True)
+    os.remove(root / "trainimages" / "notes.txt")
+    first = root / "testimages" / f"{phantom.test.names[0]}.png"
+    _write(first, numpy.full((32, 32), 7))
+    before = _snapshot(root)
+    with pytest.raises(ValueError, match=f"{first}.*changed"):
+        export_folders(phantom, root, overwrite=True)
+    assert _snapshot(root) == before
+
+
+def test_export_writes_a_manifest_of_its_files(phantom, tmp_path):
+    root = export_folders(phantom, tmp_path / "data")
+    listed = set(json.loads((root / MANIFEST).read_text())["files"])
+    written = {os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root) for f in fs}
+    assert listed == written - {MANIFEST}
+
+
+# --- where the export goes ---
+
+def test_export_to_a_file_or_below_a_file(phantom, tmp_path):
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(ValueError, match="is not a folder"):
+        export_folders(phantom, tmp_path / "afile")
+    with pytest.raises(ValueError, match=f"{tmp_path / 'afile'} is not a folder"):
+        export_folders(phantom, tmp_path / "afile" / "sub")
+    assert (tmp_path / "afile").read_text() == "x"
+
+
+def test_export_through_a_link_to_a_folder_writes_into_that_folder(phantom, tmp_path):
+    (tmp_path / "target").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "target")
+    export_folders(phantom, tmp_path / "link")
+    assert (tmp_path / "link").is_symlink()
+    assert sorted(os.listdir(tmp_path / "target")) == sorted(FOLDERS + [MANIFEST])
+    export_folders(phantom, tmp_path / "link", overwrite=True)
+    assert (tmp_path / "link").is_symlink() and load_folders(tmp_path / "link").test.names == phantom.test.names
+
+
+def test_export_never_writes_through_a_dangling_link(phantom, tmp_path):
+    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="dangling"):
+        export_folders(phantom, tmp_path / "dangling")
+    assert sorted(os.listdir(tmp_path)) == ["dangling"] and not (tmp_path / "nowhere").exists()
+
+
+def test_export_follows_the_umask(phantom, tmp_path):
+    old = os.umask(0o022)
+    try:
+        root = export_folders(phantom, tmp_path / "data")
+    finally:
+        os.umask(old)
+    modes = {os.path.relpath(os.path.join(d, n), tmp_path): stat.S_IMODE(os.stat(os.path.join(d, n)).st_mode)
+             for d, dirs, files in os.walk(root) for n in dirs + files}
+    modes["data"] = stat.S_IMODE(os.stat(root).st_mode)
+    assert {m for p, m in modes.items() if os.path.isdir(tmp_path / p)} == {0o755}
+    assert {m for p, m in modes.items() if os.path.isfile(tmp_path / p)} == {0o644}
+
+
+def test_the_odd_size_is_blamed_not_the_majority(tmp_path):
+    root = _tiny_layout(tmp_path, names=("a", "b", "c"))
+    _write(root / "trainimages" / "a.png", numpy.zeros((12, 10)))
+    _write(root / "trainmasks" / "a.png", _square_mask(12)[:, :10])
+    _expect(root, root / "trainimages" / "a.png", "is 10x12", "8x8")
