@@ -113,3 +113,30 @@ def test_concatenate_keeps_the_contract(xp):
     with pytest.raises(ValueError, match=r"cat_x: .*\(1, 2, 2, 3\).*\(1, 2, 2, 2\)"):
         cat.backward(backend.to_device(numpy.ones((1, 2, 2, 3))))
     assert cat.params == {} and y.shape == (1, 2, 2, 2)
+
+
+def test_complex_input_is_refused_naming_the_dtype(xp, kind):
+    layer = LAYERS[kind](kind)
+    with pytest.raises(ValueError, match=re.escape(kind) + ".*complex128"):
+        call(layer, numpy.ones((1, 4, 4, 2), "complex128"))
+
+
+@pytest.mark.parametrize("built", ["float16", "float64"])
+@pytest.mark.parametrize("given", ["float16", "float32", "float64"])
+def test_layers_without_weights_compute_in_the_dtype_they_were_built_with(xp, built, given):
+    """The rule for every layer: it computes in its weights' dtype, and a layer without
+    weights in the dtype it was built with, whatever the input's dtype."""
+    x = numpy.random.default_rng(0).random((1, 4, 4, 2)).astype(given)
+    for layer in (MaxPooling2D(2), UpSampling2D(2)):
+        layer.build(x.shape, dtype=built)
+        y = layer.forward(backend.to_device(x))
+        assert y.dtype == built
+        assert layer.backward(backend.xp.ones(y.shape, given)).dtype == built
+    concat = Concatenate()
+    concat.build(x.shape, dtype=built)
+    y = concat.forward([backend.to_device(x), backend.to_device(x.astype("float32"))])
+    assert y.dtype == built
+    assert all(g.dtype == built for g in concat.backward(backend.xp.ones(y.shape, given)))
+    lazy = MaxPooling2D(2)   # not built: the first input's float dtype is the one it is built with
+    assert lazy.forward(backend.to_device(x)).dtype == given
+    assert lazy.forward(backend.to_device(x.astype("float32"))).dtype == given

@@ -206,3 +206,83 @@ def test_evaluate_reports_the_four_figures():
     assert result["dice_coeff"] == pytest.approx(dice, abs=1e-5)
     assert result["loss"] == pytest.approx(1 - dice, abs=1e-5)
     json.dumps(result)
+
+
+def small(seed=0):
+    return UNet("notebook", input_shape=(16, 16, 1), seed=seed)
+
+
+def test_empty_sets_are_refused_naming_the_set(tmp_path):
+    x, y = blobs(4, size=16)
+    model = small()
+    with pytest.raises(ValueError, match="training set is empty"):
+        model.fit(x[:0], y[:0], checkpoint=tmp_path / "best.npz", verbose=0)
+    with pytest.raises(ValueError, match="validation set is empty"):
+        model.fit(x, y, validation_data=(x[:0], y[:0]), epochs=1, verbose=0)
+    with pytest.raises(ValueError, match="evaluate: no images"):
+        model.evaluate(x[:0], y[:0])
+    assert not list(tmp_path.iterdir())
+
+
+def test_a_batch_of_zero_images_predicts_an_empty_result(xp):
+    x, _ = blobs(2, size=16)
+    model = small()
+    assert model.predict(x[:0]).shape == (0, 16, 16, 1)
+    assert tuple(model.forward(x[:0]).shape) == (0, 16, 16, 1)
+
+
+def test_every_mask_empty_warns():
+    x, y = blobs(2, size=16)
+    with pytest.warns(UserWarning, match="every mask is empty: check the mask encoding"):
+        small().fit(x, y * 0, epochs=1, verbose=0)
+
+
+@pytest.mark.parametrize("where", ["a file", "read-only"])
+def test_an_unwritable_checkpoint_folder_is_refused_before_training(tmp_path, where):
+    x, y = blobs(2, size=16)
+    if where == "a file":
+        (tmp_path / "runs").write_text("a user's file")
+    else:
+        if os.geteuid() == 0:
+            pytest.skip("root writes into read-only folders")
+        (tmp_path / "runs").mkdir()
+        os.chmod(tmp_path / "runs", 0o555)
+    path = tmp_path / "runs" / "best.npz"
+    model = small()
+    before = {k: backend.asnumpy(v).copy() for k, v in model.params.items()}
+    with pytest.raises(ValueError, match=r"checkpoint .*runs/best\.npz"):
+        model.fit(x, y, epochs=1, checkpoint=path, verbose=0)
+    assert all(numpy.array_equal(backend.asnumpy(model.params[k]), v) for k, v in before.items())
+
+
+@pytest.mark.filterwarnings("ignore::RuntimeWarning")
+def test_saturated_outputs_and_a_flat_loss_stop_training(tmp_path):
+    x, y = blobs(4, size=16)
+    with pytest.raises(TrainingDiverged, match="smaller learning rate"):
+        small().fit(x, y, epochs=5, batch_size=2, optimizer=Adam(1e3), checkpoint=tmp_path / "best.npz",
+                    verbose=0)
+
+
+def test_resume_refuses_other_data_or_other_settings(tmp_path):
+    x, y = blobs(6, size=16)
+    path = tmp_path / "best.npz"
+    small().fit(x, y, validation_data=(x[:2], y[:2]), epochs=1, batch_size=2, optimizer=Adam(1e-3),
+                checkpoint=path, verbose=0)
+    other_x, other_y = blobs(6, size=16, seed=1)
+    cases = [
+        (dict(x=other_x, y=y), "training images"),
+        (dict(x=x, y=other_y), "training masks"),
+        (dict(x=x[:4], y=y[:4]), "training images"),
+        (dict(validation_data=(x[2:4], y[2:4])), "validation images"),
+        (dict(optimizer=Adam(1e-2)), "learning_rate"),
+        (dict(optimizer=Adam(1e-3, beta_1=0.5)), "beta_1"),
+    ]
+    for change, match in cases:
+        arguments = dict(x=x, y=y, validation_data=(x[:2], y[:2]), epochs=2, batch_size=2,
+                         optimizer=Adam(1e-3), checkpoint=path, verbose=0, resume=True)
+        arguments.update(change)
+        with pytest.raises(ValueError, match=match):
+            small().fit(**arguments)
+    resumed = small().fit(x, y, validation_data=(x[:2], y[:2]), epochs=2, batch_size=2, optimizer=Adam(1e-3),
+                          checkpoint=path, verbose=0, resume=True)
+    assert resumed.epoch == [0, 1]

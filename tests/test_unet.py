@@ -156,3 +156,17 @@ def test_backward_adds_the_skip_and_pool_gradients_of_every_down_level():
         numerical = (plus - minus) / (2 * eps)
         analytic = float((grads[key] * v).sum())
         assert analytic == pytest.approx(numerical, rel=1e-5), key
+
+
+@pytest.mark.parametrize("shape", [(64, 64, 0), (64, 64, -1)])
+def test_no_channels_is_refused_at_construction(shape):
+    with pytest.raises(ValueError, match=f"channels must be at least 1, got {shape[2]}"):
+        UNet("notebook", input_shape=shape)
+
+
+def test_complex_images_are_refused_naming_the_dtype(xp):
+    model = UNet("notebook", input_shape=(16, 16, 1))
+    x = numpy.zeros((1, 16, 16, 1), "complex64")
+    for call in (model.forward, model.predict):
+        with pytest.raises(ValueError, match="complex64"):
+            call(x)

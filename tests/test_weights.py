@@ -1,5 +1,7 @@
 """save_weights / load_weights: round trip, clear errors, nothing written on a mismatch, atomic saves."""
 
+import os
+
 import numpy
 import pytest
 
@@ -120,3 +122,20 @@ def test_interrupted_save_keeps_the_previous_file(tmp_path, monkeypatch):
         UNet("article", input_shape=(32, 32, 1), seed=2).save_weights(path)
     assert path.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.npz"]
+
+
+def test_files_that_are_not_weights_files_are_named(tmp_path):
+    model = UNet("notebook", input_shape=(16, 16, 1), seed=5)
+    before = snapshot(model)
+    numpy.save(tmp_path / "array.npy", numpy.ones(3))
+    os.replace(tmp_path / "array.npy", tmp_path / "array.npz")
+    with pytest.raises(ValueError, match=r"array\.npz: .*\.npy"):
+        model.load_weights(tmp_path / "array.npz")
+    (tmp_path / "random.npz").write_bytes(numpy.random.default_rng(0).bytes(4096))
+    with pytest.raises(ValueError, match=r"random\.npz: not an \.npz") as error:
+        model.load_weights(tmp_path / "random.npz")
+    assert "allow_pickle" not in str(error.value)
+    numpy.savez(tmp_path / "list.npz", __tinyunet__=numpy.array("[1, 2]"))
+    with pytest.raises(ValueError, match=r"list\.npz: its __tinyunet__ entry is not a JSON object"):
+        model.load_weights(tmp_path / "list.npz")
+    assert_unchanged(model, before)

@@ -59,6 +59,7 @@ class Optimizer:
     """
 
     slots = ()
+    hyperparameters = ("learning_rate",)
 
     def __init__(self, learning_rate):
         if not learning_rate > 0:
@@ -66,6 +67,10 @@ class Optimizer:
         self.learning_rate = float(learning_rate)
         self.iterations = 0
         self.state = {slot: {} for slot in self.slots}
+
+    def get_config(self):
+        """The hyper-parameters, as Keras's ``get_config``: {"learning_rate": 0.0001, ...}."""
+        return {name: getattr(self, name) for name in self.hyperparameters}
 
     def step(self, params, grads):
         """Update every array of ``params`` in place from ``grads`` (same keys and shapes)."""
@@ -151,6 +156,7 @@ class Adam(Optimizer):
     """
 
     slots = ("m", "v", "step")
+    hyperparameters = ("learning_rate", "beta_1", "beta_2", "epsilon")
 
     def __init__(self, learning_rate=1e-3, beta_1=0.9, beta_2=0.999, epsilon=1e-7):
         super().__init__(learning_rate)
@@ -189,6 +195,7 @@ class SGD(Optimizer):
     """
 
     slots = ("momentum_buffer",)
+    hyperparameters = ("learning_rate", "momentum")
 
     def __init__(self, learning_rate, momentum=0.0):
         super().__init__(learning_rate)

@@ -12,6 +12,15 @@ A layer is one class whose ``forward`` sits directly above its ``backward``:
         fills ``grads`` (same keys as ``params``).  The convolutions also take
         ``backward(dy, input_gradient=False)``, which fills ``grads`` and returns
         None: a network's first layer has no use for dL/dx.
+
+The dtype rule: a layer computes in its weights' dtype, and a layer without
+weights (pooling, upsampling, concatenation, activations) in the dtype it was
+built with; its input, and the gradient given to ``backward``, are converted to
+it.  A layer built for float16 therefore computes float64 input in float16, and
+one built for float64 computes float32 input in float64.  ``build`` sets that
+dtype (float32 by default); a layer that ``forward`` builds on first use takes
+float32 when it has weights and, without weights, the first input's float dtype.
+Complex input is refused rather than losing its imaginary part.
 """
 
 import itertools
@@ -29,6 +38,13 @@ def _auto_name(cls_name):
     snake = special.get(cls_name) or "".join("_" + c.lower() if c.isupper() else c for c in cls_name).lstrip("_")
     counter = _counters.setdefault(snake, itertools.count(1))
     return f"{snake}_{next(counter)}"
+
+
+def check_real(dtype, what):
+    """ValueError unless ``dtype`` is a real number type (bool, int or float), naming it and ``what``."""
+    if dtype is not None and numpy.dtype(dtype).kind not in "biuf":
+        kind = "complex: its imaginary part would be lost" if numpy.dtype(dtype).kind == "c" else "not a number type"
+        raise ValueError(f"{what} has dtype {numpy.dtype(dtype)}, which is {kind}; give real-valued arrays")
 
 
 class Layer:
@@ -105,11 +121,13 @@ class Layer:
         """Build on first use, then return ``x`` as this layer's array type and dtype.
 
         Raises ValueError naming the layer and the shapes for a rank other than
-        4, a channel count other than the built weights', or NaN / inf values.
+        4, a dtype that is not real numbers (complex), a channel count other than
+        the built weights', or NaN / inf values.
         """
         shape = tuple(getattr(x, "shape", ()))
         if len(shape) != 4:
             raise ValueError(f"{self.name}: expects NHWC input of rank 4, got shape {shape}")
+        check_real(getattr(x, "dtype", None), f"{self.name}: input of shape {shape}")
         if not self.built:
             dtype = "float32"
             if not self.weighted and numpy.dtype(getattr(x, "dtype", numpy.float32)).kind == "f":

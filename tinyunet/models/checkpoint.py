@@ -6,7 +6,9 @@ plus ``__tinyunet__``: a JSON string with the format, the preset and the dtype.
 Resume file ('<checkpoint>.resume.npz', beside the best weights): the weights under
 "weights/<name>", the optimizer's arrays under "optimizer/<key>/...", and in the JSON the
 optimizer's scalars, the history, the last finished epoch, the best monitored loss and the
-arguments that must match for a resumed run to be the same run.
+arguments that must match for a resumed run to be the same run: batch size, seed, shuffle,
+the optimizer's hyper-parameters, and a fingerprint of the training and validation data
+(shape and a checksum of an evenly strided sample of at most 65,536 values).
 
 Both are written to a temporary file beside the target and renamed over it only once
 complete, so an interrupted save never destroys the previous file.  Loading reads and
@@ -14,6 +16,7 @@ checks everything first (readable file, format, preset, the same names, the same
 finite values) and only then copies into the model's live arrays: all or nothing.
 """
 
+import hashlib
 import json
 import os
 import zipfile
@@ -43,6 +46,12 @@ def read_arrays(path, expected_format):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise ValueError(f"{path}: no such weights file")
+    with open(path, "rb") as file:
+        magic = file.read(6)
+    if magic == b"\x93NUMPY":
+        raise ValueError(f"{path}: is a .npy file (one array), not an .npz written by save_weights")
+    if not magic.startswith(b"PK"):
+        raise ValueError(f"{path}: not an .npz file (an .npz is a zip archive; this one does not start like one)")
     try:
         with numpy.load(path, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
@@ -54,6 +63,8 @@ def read_arrays(path, expected_format):
         meta = json.loads(str(arrays.pop(META_KEY)))
     except ValueError:
         raise ValueError(f"{path}: its {META_KEY} entry is not valid JSON") from None
+    if not isinstance(meta, dict):
+        raise ValueError(f"{path}: its {META_KEY} entry is not a JSON object (it is a {type(meta).__name__})")
     if meta.get("format") != expected_format:
         raise ValueError(f"{path}: format is {meta.get('format')!r}, expected {expected_format!r}")
     return arrays, meta
@@ -139,24 +150,53 @@ def save_resume_state(path, model, optimizer, history, epoch, best, run):
         arrays[f"weights/{name}"] = backend.asnumpy(value)
     _flatten("optimizer", optimizer.state_dict(), arrays, scalars)
     meta = {"format": RESUME_FORMAT, "preset": model.preset, "epoch": epoch, "best": best,
-            "history": history.to_dict(), "optimizer_scalars": scalars, "run": run,
-            "optimizer": type(optimizer).__name__}
+            "history": history.to_dict(), "optimizer_scalars": scalars, "run": run}
     save_arrays(path, arrays, meta)
+
+
+def fingerprint(a):
+    """'shape (N, H, W, C), checksum <16 hex digits>' of an array: a checksum of an evenly
+    strided sample of at most 65,536 values, so it costs one small copy to the host."""
+    flat = a.reshape(-1)
+    sample = backend.asnumpy(flat[::max(1, flat.size // 65536)])
+    digest = hashlib.sha256(numpy.ascontiguousarray(sample).tobytes()).hexdigest()[:16]
+    return f"shape {tuple(int(d) for d in a.shape)}, checksum {digest}"
+
+
+# The fit arguments a resumed run must share with the run that wrote the state (epochs may grow).
+SAME_RUN = ("batch_size", "seed", "shuffle", "training images", "training masks", "validation images",
+            "validation masks", "optimizer")
+
+
+def _check_same_run(path, saved, run):
+    """ValueError naming the first fit argument, data set or hyper-parameter that differs."""
+    missing = [key for key in SAME_RUN if not isinstance(saved, dict) or key not in saved]
+    if missing:
+        raise ValueError(f"{path}: does not record the {missing[0]} of the run that wrote it (an older "
+                         "tinyunet wrote it): fit again without resume=True")
+    for key in SAME_RUN:
+        if saved[key] == run[key]:
+            continue
+        if key != "optimizer":
+            raise ValueError(f"{path}: was written by a run with {key}: {saved[key]!r}; this fit has "
+                             f"{key}: {run[key]!r}, so it would not continue the same run")
+        if saved[key].get("class") != run[key]["class"]:
+            raise ValueError(f"{path}: holds {saved[key].get('class')} state, this fit uses {run[key]['class']}")
+        name = next(k for k in run[key] if saved[key].get(k) != run[key][k])
+        raise ValueError(f"{path}: was written by a run with {name}={saved[key].get(name)!r}; this fit's "
+                         f"{run[key]['class']} has {name}={run[key][name]!r}, so it would not continue "
+                         "the same run")
 
 
 def load_resume_state(path, model, optimizer, run):
     """Restore weights and optimizer state; returns (History, next epoch, best).
 
-    ``run`` holds the fit arguments that decide the batches (batch_size, seed, shuffle):
-    a file written with others is refused, as is one of another optimizer.
+    ``run`` holds the fit arguments that decide the batches (batch_size, seed, shuffle), the
+    data fingerprints and the optimizer's hyper-parameters: a file written with others is
+    refused, naming the first difference.
     """
     arrays, meta = read_arrays(path, RESUME_FORMAT)
-    for key in ("batch_size", "seed", "shuffle"):
-        if meta["run"].get(key) != run[key]:
-            raise ValueError(f"{path}: was written by a run with {key}={meta['run'].get(key)!r}; "
-                             f"this fit has {key}={run[key]!r}, so it would not continue the same run")
-    if meta.get("optimizer") != type(optimizer).__name__:
-        raise ValueError(f"{path}: holds {meta.get('optimizer')} state, this fit uses {type(optimizer).__name__}")
+    _check_same_run(path, meta.get("run"), run)
     model_arrays = {k[len("weights/"):]: v for k, v in arrays.items() if k.startswith("weights/")}
     check_weights(model, model_arrays, meta["preset"], path)
     optimizer_state = _unflatten("optimizer", arrays, meta["optimizer_scalars"])

@@ -10,10 +10,18 @@ after each epoch (``_validate``), keeps the best weights in ``checkpoint`` (the 
 ModelCheckpoint with save_best_only) and the state to resume from beside it
 (``_checkpoint``).  Losses stay on the device during an epoch and are read back every few
 steps (each read waits for the GPU).
+
+Before the first step ``fit`` refuses empty sets and a checkpoint it could not write, and
+warns when every mask is empty.  After each epoch it looks at the first batch once
+(``_probe``): when every prediction is within 1e-6 of 0 or 1 and that batch's loss has not
+moved over the epoch, the sigmoid is saturated, its gradient vanishes and training can no
+longer learn (a learning rate far too large does this), so ``fit`` stops.
 """
 
 import math
 import os
+import tempfile
+import warnings
 
 import numpy
 
@@ -21,7 +29,7 @@ from .. import backend
 from ..losses import DiceLoss
 from ..metrics import dice_score
 from ..optimizers import Adam
-from .checkpoint import load_resume_state, resume_path, save_resume_state
+from .checkpoint import fingerprint, load_resume_state, resume_path, save_resume_state
 from .history import History, Progress
 
 
@@ -59,6 +67,8 @@ def evaluate(model, x, y, batch_size=16, threshold=0.5):
     batch_size = positive_int(batch_size, "batch_size", "evaluate")
     xd = model.check_images(x, "evaluate")
     yd = model.check_masks(y, xd.shape, "evaluate")
+    if xd.shape[0] == 0:
+        raise ValueError("evaluate: no images (0 samples) to evaluate")
     loss, dice = evaluate_losses(model, xd, yd, batch_size)
     p = model.predict(xd, batch_size=batch_size)
     return {"loss": float(loss), "dice_coeff": float(dice),
@@ -70,13 +80,61 @@ def _check_data(model, x, y, validation_data):
     """Images, masks and the (images, masks) validation pair or None, checked and on the device."""
     xd = model.check_images(x, "fit")
     yd = model.check_masks(y, xd.shape, "fit")
+    if xd.shape[0] == 0:
+        raise ValueError(f"fit: the training set is empty (images of shape {tuple(xd.shape)}): "
+                         "give at least one image and its mask")
+    if not bool(yd.any()):
+        warnings.warn(f"fit: every mask is empty: check the mask encoding (all {xd.shape[0]} training masks "
+                      "are 0 everywhere, so the model can only learn to find nothing)", UserWarning, stacklevel=4)
     if validation_data is None:
         return xd, yd, None
     if not isinstance(validation_data, (tuple, list)) or len(validation_data) != 2:
         raise ValueError("fit: validation_data must be a pair (x_val, y_val)")
     xv = model.check_images(validation_data[0], "fit (validation images)")
     yv = model.check_masks(validation_data[1], xv.shape, "fit (validation masks)")
+    if xv.shape[0] == 0:
+        raise ValueError(f"fit: the validation set is empty (validation images of shape {tuple(xv.shape)}): "
+                         "give at least one image, or validation_data=None")
     return xd, yd, (xv, yv)
+
+
+def _check_writable(checkpoint):
+    """ValueError naming ``checkpoint`` unless its folder (or the nearest existing one above it,
+    where fit will create the rest) is a folder this process can create files in."""
+    path = os.path.abspath(os.fspath(checkpoint))
+    if os.path.isdir(path):
+        raise ValueError(f"fit: the checkpoint {os.fspath(checkpoint)} is a folder; give a file path, "
+                         f"e.g. {os.path.join(os.fspath(checkpoint), 'best.npz')}")
+    folder = os.path.dirname(path)
+    while not os.path.lexists(folder):
+        folder = os.path.dirname(folder)
+    try:
+        if not os.path.isdir(folder):
+            raise NotADirectoryError(f"{folder} is not a folder")
+        with tempfile.TemporaryFile(dir=folder):   # the one sure test, as root too
+            pass
+    except OSError as error:
+        raise ValueError(f"fit: cannot write the checkpoint {os.fspath(checkpoint)}: {folder} does not "
+                         f"take new files ({error.strerror or error})") from None
+
+
+def _probe(model, x, y):
+    """(Dice loss, largest distance of a prediction from 0 or 1) on a batch, in one read."""
+    p = model.forward(x, check=False)
+    xp = backend.xp
+    figures = xp.stack([DiceLoss().forward(y, p).astype(model.dtype), xp.minimum(p, 1 - p).max()])
+    return tuple(float(v) for v in backend.asnumpy(figures))
+
+
+def _check_stuck(before, after, epoch, optimizer):
+    """TrainingDiverged when the probe batch's outputs are saturated and its loss has not moved."""
+    (loss_before, _), (loss, distance) = before, after
+    if distance <= 1e-6 and abs(loss - loss_before) <= 1e-6 and loss > 1e-3:
+        rate = getattr(optimizer, "learning_rate", None)
+        raise TrainingDiverged(
+            f"fit: training is stuck after epoch {epoch + 1}: every prediction is within 1e-6 of 0 or 1 and "
+            f"the loss stayed at {loss:.4f} over the epoch (a saturated sigmoid passes no gradient). "
+            f"The learning rate ({rate}) is likely too large: try a smaller learning rate (the lesson's is 1e-4)")
 
 
 def _train_epoch(model, optimizer, x, y, order, batches, progress, epoch, checkpoint):
@@ -161,14 +219,22 @@ def fit(model, x, y, validation_data=None, epochs=15, batch_size=16, optimizer=N
         verbose: 0 silent, 1 progress bar on a terminal and a line per epoch, 2 a line per epoch.
         patience: stop when the monitored loss has not improved for this many epochs.
         resume: continue from the state saved beside ``checkpoint`` (weights, optimizer
-            state, history) by an earlier, interrupted call with the same arguments.
+            state, history) by an earlier, interrupted call with the same arguments: the
+            same data (shapes and a checksum), batch size, seed, shuffle and optimizer
+            hyper-parameters; only ``epochs`` may differ.
 
     Returns:
         History, whose ``history`` dict has a list per figure (one value per epoch).
 
     Raises:
+        ValueError: before the first step, for an empty training or validation set, a
+            checkpoint that cannot be written, or a resume state of another run (named).
         TrainingDiverged: the loss became NaN or inf (the message names epoch and step;
-            the best checkpoint so far is left intact).
+            the best checkpoint so far is left intact), or every prediction saturated
+            with a loss that no longer moves.
+
+    Warns:
+        UserWarning: every training mask is empty (a mask encoding read wrongly).
     """
     epochs = positive_int(epochs, "epochs", "fit")
     batch_size = positive_int(batch_size, "batch_size", "fit")
@@ -177,11 +243,17 @@ def fit(model, x, y, validation_data=None, epochs=15, batch_size=16, optimizer=N
     if resume and checkpoint is None:
         raise ValueError("fit: resume=True needs the checkpoint path the interrupted run used")
     xd, yd, validation = _check_data(model, x, y, validation_data)
+    if checkpoint is not None:
+        _check_writable(checkpoint)
     optimizer = optimizer if optimizer is not None else Adam(learning_rate=1e-4)
     count = xd.shape[0]
     batches = _batches(count, batch_size)
     monitor = "val_loss" if validation is not None else "loss"
-    run = {"batch_size": batch_size, "seed": seed, "shuffle": bool(shuffle), "epochs": epochs}
+    run = {"batch_size": batch_size, "seed": seed, "shuffle": bool(shuffle), "epochs": epochs,
+           "training images": fingerprint(xd), "training masks": fingerprint(yd),
+           "validation images": None if validation is None else fingerprint(validation[0]),
+           "validation masks": None if validation is None else fingerprint(validation[1]),
+           "optimizer": {"class": type(optimizer).__name__, **optimizer.get_config()}}
     history = History(params={"epochs": epochs, "steps": len(batches), "samples": count, "batch_size": batch_size})
     first_epoch, best, waited = 0, math.inf, 0
     state_path = resume_path(checkpoint) if checkpoint is not None else None
@@ -192,12 +264,17 @@ def fit(model, x, y, validation_data=None, epochs=15, batch_size=16, optimizer=N
         print(f"Train on {count} samples{note}")
         if first_epoch:
             print(f"Resuming from {state_path} after epoch {first_epoch}")
+    probe = (xd[:batch_size], yd[:batch_size])
+    before = _probe(model, *probe)
     for epoch in range(first_epoch, epochs):
         if verbose:
             print(f"Epoch {epoch + 1}/{epochs}")
         progress = Progress(len(batches), verbose)
         logs = _train_epoch(model, optimizer, xd, yd, _order(count, shuffle, seed, epoch), batches, progress,
                             epoch, checkpoint)
+        after = _probe(model, *probe)
+        _check_stuck(before, after, epoch, optimizer)
+        before = after
         if validation is not None:
             logs.update(_validate(model, validation, batch_size, epoch))
         history.append(epoch, logs)

@@ -28,6 +28,7 @@ import numpy
 
 from .. import backend
 from ..layers import Conv2D
+from ..layers.base import check_real
 from . import checkpoint, training
 from .presets import PRESETS, DownLevel, UpLevel
 
@@ -56,6 +57,8 @@ class UNet:
         input_shape = tuple(int(d) for d in input_shape)
         if len(input_shape) != 3:
             raise ValueError(f"UNet: input_shape is (height, width, channels), got {input_shape}")
+        if input_shape[2] < 1:
+            raise ValueError(f"UNet: input_shape {input_shape}: channels must be at least 1, got {input_shape[2]}")
         self.preset, self.seed, self.dtype = preset, seed, numpy.dtype(dtype)
         seeds = iter(numpy.random.SeedSequence(seed).spawn(64))
         generators = (numpy.random.default_rng(s) for s in seeds)
@@ -143,6 +146,8 @@ class UNet:
         """
         if check:
             x = self.check_images(x, "forward")
+        if x.shape[0] == 0:   # no images: no output pixels (the layers need at least one)
+            return backend.xp.zeros(tuple(x.shape[:3]) + (1,), dtype=self.dtype)
         h = x
         skips = []
         for level in self.down:
@@ -186,6 +191,7 @@ class UNet:
         shape = tuple(getattr(x, "shape", ()))
         if len(shape) != 4:
             raise ValueError(f"UNet.{what}: expects images of shape (N, H, W, C), got shape {shape}")
+        check_real(getattr(x, "dtype", None), f"UNet.{what}: images of shape {shape}")
         if shape[-1] != self.input_shape[-1]:
             raise ValueError(f"UNet.{what}: images have {shape[-1]} channels (shape {shape}); "
                              f"the model was built for {self.input_shape[-1]}")
@@ -201,6 +207,7 @@ class UNet:
         if len(shape) != 4 or shape[:3] != tuple(x_shape[:3]) or shape[3] != 1:
             raise ValueError(f"UNet.{what}: masks must have shape {tuple(x_shape[:3]) + (1,)} to match "
                              f"the images {tuple(x_shape)}, got {shape}")
+        check_real(getattr(y, "dtype", None), f"UNet.{what}: masks of shape {shape}")
         y = backend.to_device(y, self.dtype)
         xp = backend.xp
         if not bool(xp.isfinite(y).all()) or bool((y < 0).any()) or bool((y > 1).any()):
@@ -217,7 +224,7 @@ class UNet:
         batch_size = training.positive_int(batch_size, "batch_size", "UNet.predict")
         x_device = self.check_images(x, "predict")
         outputs = [self.forward(x_device[i:i + batch_size], check=False)
-                   for i in range(0, x_device.shape[0], batch_size)]
+                   for i in range(0, max(x_device.shape[0], 1), batch_size)]   # 0 images: one empty batch
         out = backend.xp.concatenate(outputs, axis=0)
         return backend.asnumpy(out) if isinstance(x, numpy.ndarray) else out
 
