@@ -28,7 +28,7 @@ for name, truth, prediction in cases:
     print(f"{name:<14} |X| = {int(truth.sum()):>5}  |Y| = {int(prediction.sum()):>5}  "
           f"|X and Y| = {int((truth * prediction).sum()):>5}  Dice = {score:.3f}  "
           f"(training Dice, smooth 1e-7: {soft:.3f}; Dice loss {1 - soft:.3f})")
-plots.figure1_dice(cases, path=run.path("figure1_dice.png"))
+plots.figure1_dice(cases, path=run.output("figure1_dice.png"))
 print(f"Figure 1 -> {run.path('figure1_dice.png')}")
 
 rng = numpy.random.default_rng(2020)   # not gradcheck's own seed: its projection must not align with x

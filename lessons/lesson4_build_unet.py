@@ -21,10 +21,10 @@ shape = (config.image_size, config.image_size, 1)
 
 model = UNet(config.preset, input_shape=shape, seed=config.seed)
 model.summary()
-plots.figure2_unet(model, path=run.path("figure2_unet.png"))
+plots.figure2_unet(model, path=run.output("figure2_unet.png"))
 print(f"\nFigure 2 -> {run.path('figure2_unet.png')}")
 
 other = "notebook" if config.preset == "article" else "article"
 variant = UNet(other, input_shape=shape, seed=config.seed)
-plots.figure2_unet(variant, path=run.path(f"figure2_unet_{other}.png"))
+plots.figure2_unet(variant, path=run.output(f"figure2_unet_{other}.png"))
 print(f"The '{other}' preset, {variant.count_params():,} parameters -> {run.path(f'figure2_unet_{other}.png')}")

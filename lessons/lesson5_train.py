@@ -9,7 +9,12 @@ keeps the weights of the lowest validation loss in best.npz (the notebook's
 ModelCheckpoint with save_best_only).  The history goes to history.json and
 history.csv, and Figure 3 is drawn from it.
 
-    python lessons/lesson5_train.py [--config ...] [--out DIR] [--epochs N] [--resume]
+A run folder that holds a finished training (best.npz and history.json) is not
+trained again unless ``--overwrite`` (start afresh, replacing it) or ``--resume``
+(continue from the state fit keeps beside best.npz, best.resume.npz, up to the
+configuration's or ``--epochs``' epoch count).
+
+    python lessons/lesson5_train.py [--config ...] [--out DIR] [--epochs N] [--resume | --overwrite]
 """
 
 import time
@@ -20,13 +25,19 @@ from tinyunet.optimizers import Adam
 
 parser = lessons.argument_parser("Lesson 5: train the U-Net")
 parser.add_argument("--epochs", type=int, default=None, help="override the configuration's epoch count")
-parser.add_argument("--resume", action="store_true", help="continue an interrupted training in this run folder")
+again = parser.add_mutually_exclusive_group()
+again.add_argument("--resume", action="store_true", help="continue an interrupted training in this run folder")
+again.add_argument("--overwrite", action="store_true", help="train afresh, replacing a finished training")
 run = lessons.start(__file__, 5, "Train the U-Net", "Cells 4-5 and Figure 3", parser=parser)
 config = run.config
 epochs = run.args.epochs or config.epochs
+if run.exists("best.npz") and run.exists("history.json") and not (run.args.resume or run.args.overwrite):
+    raise SystemExit(f"{run.folder} already holds a finished training (best.npz, history.json): pass --resume "
+                     "to continue it, --overwrite to replace it, or choose another --out")
 
 splits, source = lessons.load_data(run)
 train, validation = splits.train, splits.validation
+run.output("best.resume.npz")     # fit keeps the state to resume from beside best.npz
 model = UNet(config.preset, input_shape=train.images.shape[1:], seed=config.seed)
 print(f"U-Net '{config.preset}', {model.count_params():,} parameters; data: {source}")
 print(f"Adam(learning_rate={config.learning_rate:g}), Dice loss, {epochs} epochs, batch {config.batch_size}\n")
@@ -35,16 +46,16 @@ started = time.perf_counter()
 history = model.fit(train.images, train.masks, validation_data=(validation.images, validation.masks),
                     epochs=epochs, batch_size=config.batch_size,
                     optimizer=Adam(learning_rate=config.learning_rate), seed=config.seed,
-                    checkpoint=run.path("best.npz"), verbose=2, resume=run.args.resume)
+                    checkpoint=run.output("best.npz"), verbose=2, resume=run.args.resume)
 seconds = time.perf_counter() - started
 
-history.save_json(run.path("history.json"))
-history.save_csv(run.path("history.csv"))
+history.save_json(run.output("history.json"))
+history.save_csv(run.output("history.csv"))
 val_loss = history.history["val_loss"]
 best = min(range(len(val_loss)), key=val_loss.__getitem__)
 run.write_json("training.json", {"seconds": round(seconds, 1), "epochs": len(val_loss), "best_epoch": best + 1,
                                  "best_val_loss": val_loss[best], "device": backend.device_name()})
 plots.figure3_loss(history.history, title=f"Figure 3. Dice loss per epoch ({config.name} config)",
-                   path=run.path("figure3_loss.png"))
+                   path=run.output("figure3_loss.png"))
 print(f"\nTrained in {seconds:.0f} s; best epoch {best + 1} (val_loss {val_loss[best]:.4f}) -> {run.path('best.npz')}")
 print(f"History -> {run.path('history.json')}, {run.path('history.csv')}; Figure 3 -> {run.path('figure3_loss.png')}")

@@ -53,5 +53,5 @@ run.write_json("metrics.json", results)
 
 show = numpy.linspace(0, len(test) - 1, min(config.n_show, len(test))).round().astype(int)
 plots.figure4_predictions(test.images[show], test.masks[show], probabilities[show],
-                          names=[test.names[i] for i in show], path=run.path("figure4_predictions.png"))
+                          names=[test.names[i] for i in show], path=run.output("figure4_predictions.png"))
 print(f"\nFigure 4 -> {run.path('figure4_predictions.png')}; metrics -> {run.path('metrics.json')}")

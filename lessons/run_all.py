@@ -1,17 +1,19 @@
 """Run every lesson in order, as the article runs the notebook's cells 1 to 6.
 
-    python lessons/run_all.py --config tiny|cpu|gpu|auto --out DIR [--data DIR] [--overwrite]
+    python lessons/run_all.py --config tiny|cpu|gpu|auto --out DIR [--data DIR] [--overwrite | --resume]
 
 ``auto`` (the default) is the article's configuration when a GPU answers and the
 laptop configuration otherwise.  The run folder (default ``runs/<config>/``) ends
 with the four figures, history.json / history.csv, best.npz, metrics.json and
-run.log.  An existing run is never destroyed: without ``--out`` a new folder
-``runs/<config>-2/`` (``-3``, ...) is used; with ``--out`` naming a folder that
-holds a run, it stops unless ``--overwrite`` is given, which removes only the
-files the lessons write.
+run.log.  An existing run is never destroyed: without ``--out`` the first of
+``runs/<config>/``, ``runs/<config>-2/``, ``-3``, ... that does not exist yet is made
+(a claim two runs started at once cannot both win); with ``--out`` naming a folder
+that holds a run, it stops unless ``--overwrite`` is given, which removes only the
+files the lessons wrote there (listed in its ``.tinyunet-run.json``), or ``--resume``,
+which skips the lessons whose files are there and continues an interrupted training.
+A run that fails before writing anything of value removes what it wrote.
 """
 
-import json
 import os
 import subprocess
 import sys
@@ -19,59 +21,83 @@ import time
 
 from tinyunet import lessons
 
-LESSONS = ("lesson1_setup.py", "lesson2_load_data.py", "lesson3_dice_and_layernorm.py",
-           "lesson4_build_unet.py", "lesson5_train.py", "lesson6_predict.py")
-
-
-def holds_a_run(folder):
-    return any(os.path.exists(os.path.join(folder, name)) for name in lessons.OUTPUT_FILES)
+# each lesson with the files that show it finished (lesson 1 only prints, so it always runs)
+LESSONS = {"lesson1_setup.py": (), "lesson2_load_data.py": ("data.npz",),
+           "lesson3_dice_and_layernorm.py": ("figure1_dice.png",), "lesson4_build_unet.py": ("figure2_unet.png",),
+           "lesson5_train.py": ("best.npz", "history.json", "history.csv", "training.json", "figure3_loss.png"),
+           "lesson6_predict.py": ("metrics.json", "figure4_predictions.png")}
 
 
 def choose_folder(args, config):
-    """The run folder to use, without touching a previous run unless --overwrite."""
-    if args.out:
-        if holds_a_run(args.out) and not args.overwrite:
-            raise SystemExit(f"{args.out} already holds a run: pass --overwrite to replace it, "
-                             "or choose another --out")
+    """The run folder to use, claimed for this run, without touching a previous run unless --overwrite."""
+    if args.resume:
+        if not (args.out and lessons.holds_a_run(args.out)):
+            where = f"{args.out} holds none" if args.out else "none was given"
+            raise SystemExit(f"--resume needs --out naming the folder of an earlier run of the lessons: {where}")
         return args.out
-    folder = lessons.default_folder(config.name)
-    if args.overwrite:
+    folder = args.out or (lessons.default_folder(config.name) if args.overwrite else None)
+    if folder:
+        if not lessons.claim(folder) and lessons.holds_a_run(folder):
+            if not args.overwrite:
+                raise SystemExit(f"{folder} already holds a run: pass --overwrite to replace it, --resume to "
+                                 "continue it, or choose another --out")
+            lessons.clear(folder)
         return folder
-    suffix = 2
-    while holds_a_run(folder):
-        folder = f"{lessons.default_folder(config.name)}-{suffix}"
-        suffix += 1
+    base = lessons.default_folder(config.name)
+    folder, suffix = base, 2
+    while not lessons.claim_new(folder):
+        folder, suffix = f"{base}-{suffix}", suffix + 1
     return folder
+
+
+def run_lessons(folder, config, args, here):
+    """Run the lessons into ``folder`` (skipping finished ones on --resume); the first failing exit status."""
+    for script, outputs in LESSONS.items():
+        if args.resume and outputs and all(os.path.exists(os.path.join(folder, name)) for name in outputs):
+            print(f"[{script}: its files are in {folder} already, skipped]", flush=True)
+            continue
+        command = [sys.executable, os.path.join(here, script), "--out", folder, "--config", config.name]
+        if args.data:
+            command += ["--data", args.data]
+        if args.resume and script == "lesson5_train.py":
+            command.append("--resume")
+        try:
+            result = subprocess.run(command)
+        except KeyboardInterrupt:
+            print(f"\nInterrupted: python lessons/run_all.py --resume --out {folder} continues the run")
+            return 130
+        if result.returncode:
+            if lessons.release(folder):
+                print(f"{script} failed (exit status {result.returncode}) before the run wrote anything of "
+                      f"value: removed what it wrote in {folder}")
+            else:
+                print(f"{script} failed (exit status {result.returncode}); the run folder keeps what was "
+                      f"written: python lessons/run_all.py --resume --out {folder} continues it")
+            return result.returncode
+    return 0
 
 
 def main(argv=None):
     parser = lessons.argument_parser("Run lessons 1-6 in order")
-    parser.add_argument("--overwrite", action="store_true",
-                        help="replace the lesson files of an existing run in the folder")
+    again = parser.add_mutually_exclusive_group()
+    again.add_argument("--overwrite", action="store_true",
+                       help="replace the files the lessons wrote in the run folder (never other files)")
+    again.add_argument("--resume", action="store_true",
+                       help="continue an interrupted run in --out DIR: skip the lessons whose files are there")
     args = parser.parse_args(argv)
-    config = lessons.resolve(args.config or "auto")
+    saved = lessons.saved_config(args.out) if args.out and os.path.isdir(args.out) else None
+    config = lessons.resolve(args.config or saved or "auto")
     folder = choose_folder(args, config)
-    if args.overwrite:
-        for name in lessons.OUTPUT_FILES:
-            if os.path.exists(os.path.join(folder, name)):
-                os.remove(os.path.join(folder, name))
     here = os.path.dirname(os.path.abspath(__file__))
     print(f"Running the lessons with the '{config.name}' configuration into {folder}/", flush=True)
     started = time.perf_counter()
-    for script in LESSONS:
-        command = [sys.executable, os.path.join(here, script), "--out", folder, "--config", config.name]
-        if args.data:
-            command += ["--data", args.data]
-        result = subprocess.run(command)
-        if result.returncode:
-            print(f"{script} failed (exit status {result.returncode}); the run folder keeps what was written")
-            return result.returncode
+    status = run_lessons(folder, config, args, here)
+    if status:
+        return status
     seconds = time.perf_counter() - started
-    metrics_path = os.path.join(folder, "metrics.json")
-    with open(metrics_path) as file:
-        metrics = json.load(file)
-    metrics["run_all_seconds"] = round(seconds, 1)
     run = lessons.Run(folder, config, args, here)
+    metrics = run.read_json("metrics.json")
+    metrics["run_all_seconds"] = round(seconds, 1)
     run.write_json("metrics.json", metrics)
     summary = (f"\nAll lessons done in {seconds:.0f} s ({config.name} config). Test Dice: global "
                f"{metrics['test_dice_global']:.3f}, per image {metrics['test_dice_per_image']:.3f}")

@@ -4,12 +4,14 @@ The lessons are run as a reader runs them, ``python lessons/<script>.py``, in
 subprocesses on the CPU (so a test run does not depend on a GPU).
 """
 
+import argparse
 import ast
 import importlib.util
 import json
 import os
 import subprocess
 import sys
+import threading
 
 import numpy
 import pytest
@@ -185,12 +187,12 @@ def test_rerunning_never_destroys_a_previous_run(tiny_run, tmp_path):
 
 def test_overwrite_replaces_only_the_lesson_files(tmp_path):
     folder = tmp_path / "again"
-    folder.mkdir()
+    lesson("lesson3_dice_and_layernorm.py", "--config", "tiny", "--out", folder)   # an earlier run
     (folder / "notes.txt").write_text("mine")
-    (folder / "metrics.json").write_text("{}")
-    lesson("run_all.py", "--config", "tiny", "--out", folder, "--overwrite")
+    lesson("run_all.py", "--out", folder, "--overwrite")
     assert (folder / "notes.txt").read_text() == "mine"
     assert "test_dice_global" in json.loads((folder / "metrics.json").read_text())
+    assert (folder / "run.log").read_text().count("Lesson 3:") == 1          # the earlier run's log went
 
 
 def test_data_from_folders_in_the_notebooks_layout(tmp_path):
@@ -221,3 +223,109 @@ def test_the_cpu_configuration_learns(tmp_path):
     lesson("lesson5_train.py", "--config", "cpu", "--out", folder, "--epochs", "2")
     val_loss = json.loads((folder / "history.json").read_text())["history"]["val_loss"]
     assert val_loss[1] < val_loss[0] - 0.05
+
+
+def load_run_all():
+    """lessons/run_all.py as a module, to call its folder choice directly."""
+    spec = importlib.util.spec_from_file_location("run_all", os.path.join(LESSONS, "run_all.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_two_runs_started_together_claim_two_folders(tmp_path, monkeypatch):
+    """The second run_all chooses its folder before the first has written anything there."""
+    run_all = load_run_all()
+    monkeypatch.chdir(tmp_path)
+    args = argparse.Namespace(out=None, overwrite=False, resume=False, config="tiny", data=None)
+    config = lessons.CONFIGS["tiny"]
+    first, second = run_all.choose_folder(args, config), run_all.choose_folder(args, config)
+    assert first != second
+    chosen, barrier = [], threading.Barrier(4)
+
+    def claim():
+        barrier.wait()
+        chosen.append(run_all.choose_folder(args, config))
+
+    threads = [threading.Thread(target=claim) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(set(chosen + [first, second])) == 6
+    assert sorted(os.listdir(tmp_path / "runs")) == ["tiny"] + [f"tiny-{k}" for k in range(2, 7)]
+
+
+def test_overwrite_never_replaces_a_users_own_files(tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"learning_rate": 0.1}')
+    (folder / "data.npz").write_bytes(b"my data")
+    refused = lesson("run_all.py", "--config", "tiny", "--out", folder, "--overwrite", check=False)
+    assert refused.returncode != 0
+    assert f"{folder / 'config.json'} was not written by tinyunet's lessons" in refused.stderr
+    assert (folder / "config.json").read_text() == '{"learning_rate": 0.1}'
+    assert (folder / "data.npz").read_bytes() == b"my data"
+
+    run = tmp_path / "run"
+    lesson("lesson1_setup.py", "--config", "tiny", "--out", run)   # a run folder of the lessons ...
+    (run / "metrics.json").write_text("{}")                        # ... with a file of the user's
+    refused = lesson("run_all.py", "--out", run, "--overwrite", check=False)
+    assert refused.returncode != 0 and f"{run / 'metrics.json'} was not written" in refused.stderr
+    assert (run / "metrics.json").read_text() == "{}" and (run / "config.json").is_file()
+
+
+def test_a_lesson_names_a_config_json_it_did_not_write(tmp_path):
+    folder = tmp_path / "theirs"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"learning_rate": 0.1}')
+    result = lesson("lesson1_setup.py", "--out", folder, check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert f"{folder / 'config.json'} was not written by tinyunet's lessons" in result.stderr
+
+    run = tmp_path / "run"
+    lesson("lesson1_setup.py", "--config", "tiny", "--out", run)
+    (run / "config.json").write_text("{not json")
+    result = lesson("lesson1_setup.py", "--out", run, check=False)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert f"{run / 'config.json'} is not valid JSON" in result.stderr
+
+
+def test_lesson5_refuses_to_replace_a_finished_training(tmp_path):
+    folder = tmp_path / "trained"
+    lesson("lesson5_train.py", "--config", "tiny", "--out", folder, "--epochs", "1")
+    weights, history = (folder / "best.npz").read_bytes(), (folder / "history.json").read_text()
+    refused = lesson("lesson5_train.py", "--out", folder, "--epochs", "1", check=False)
+    assert refused.returncode != 0 and "--overwrite" in refused.stderr and "--resume" in refused.stderr
+    assert (folder / "best.npz").read_bytes() == weights and (folder / "history.json").read_text() == history
+    lesson("lesson5_train.py", "--out", folder, "--epochs", "2", "--overwrite")
+    assert len(json.loads((folder / "history.json").read_text())["history"]["loss"]) == 2
+
+
+def test_run_all_resume_continues_an_interrupted_run(tmp_path):
+    folder = tmp_path / "interrupted"
+    lesson("lesson5_train.py", "--config", "tiny", "--out", folder, "--epochs", "1")
+    for name in ("history.json", "history.csv", "training.json", "figure3_loss.png"):
+        (folder / name).unlink()       # what a Ctrl-C in epoch 2 leaves: epoch 1's weights and resume state
+    data_written = (folder / "data.npz").stat().st_mtime_ns
+    result = lesson("run_all.py", "--resume", "--out", folder)
+    assert "Resuming from" in result.stdout and "after epoch 1" in result.stdout
+    assert "Epoch 1/2" not in result.stdout and "Epoch 2/2" in result.stdout
+    assert (folder / "data.npz").stat().st_mtime_ns == data_written
+    assert len(json.loads((folder / "history.json").read_text())["history"]["loss"]) == 2
+    assert "test_dice_global" in json.loads((folder / "metrics.json").read_text())
+
+
+def test_a_failed_data_run_leaves_nothing_that_blocks_its_out(tmp_path):
+    not_a_layout = tmp_path / "photos"
+    not_a_layout.mkdir()
+    (not_a_layout / "holiday.png").write_bytes(b"")
+    folder = tmp_path / "run"
+    for _ in range(2):
+        failed = lesson("run_all.py", "--config", "tiny", "--out", folder, "--data", not_a_layout, check=False)
+        assert failed.returncode != 0 and "already holds a run" not in failed.stderr
+        assert not folder.exists()
+    folder.mkdir()
+    (folder / "notes.txt").write_text("mine")
+    failed = lesson("run_all.py", "--config", "tiny", "--out", folder, "--data", not_a_layout, check=False)
+    assert failed.returncode != 0 and os.listdir(folder) == ["notes.txt"]

@@ -26,7 +26,7 @@ def save_data(run, splits, source):
         arrays[f"{name}_names"] = numpy.array(split.names, dtype=str)
         arrays[f"{name}_subjects"] = numpy.array([str(s) for s in split.subjects or []], dtype=str)
     arrays["source"] = numpy.array(source)
-    atomic_write(run.path(FILE), lambda file: numpy.savez(file, **arrays))
+    atomic_write(run.output(FILE), lambda file: numpy.savez(file, **arrays))
 
 
 def load_data(run):

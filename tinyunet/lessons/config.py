@@ -53,7 +53,7 @@ def resolve(name):
 
 
 def argument_parser(description):
-    """The options every lesson takes (run_all adds --overwrite, lesson 5 --epochs and --resume)."""
+    """The options every lesson takes (run_all adds --overwrite and --resume, lesson 5 also --epochs)."""
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--config", choices=CHOICES, default=None,
                         help="tiny (tests), cpu (laptop), gpu (the article), auto (gpu if one answers, "

@@ -5,7 +5,9 @@ write (``OUTPUT_FILES``): ``config.json``, ``data.npz`` (the data of lesson 2, r
 later lessons), the figures, ``history.json`` / ``history.csv``, ``best.npz``,
 ``metrics.json`` and ``run.log`` (every lesson's output, appended).  A lesson that needs a
 file an earlier lesson makes runs that lesson first (``Run.require``), so every script also
-runs on its own.
+runs on its own.  Each file is listed in the folder's marker before it is written
+(``Run.output``, see manifest.py), and a lesson refuses a folder holding a file of one of
+these names that the lessons did not write.
 """
 
 import dataclasses
@@ -16,12 +18,9 @@ import sys
 
 from .. import backend
 from ..fileio import atomic_write
-from .config import argument_parser, resolve
+from .config import CONFIGS, argument_parser, resolve
+from .manifest import check_ours, claim, read_marker, record
 from .tee import tee_stdout
-
-OUTPUT_FILES = ("config.json", "data.npz", "figure1_dice.png", "figure2_unet.png", "figure2_unet_notebook.png",
-                "figure2_unet_article.png", "figure3_loss.png", "figure4_predictions.png", "history.json",
-                "history.csv", "best.npz", "best.resume.npz", "training.json", "metrics.json", "run.log")
 
 
 class Run:
@@ -32,6 +31,11 @@ class Run:
 
     def path(self, name):
         return os.path.join(self.folder, name)
+
+    def output(self, name):
+        """The path of ``name``, listed in the run folder's marker as a file the lessons write."""
+        record(self.folder, name)
+        return self.path(name)
 
     def exists(self, name):
         return os.path.exists(self.path(name))
@@ -52,8 +56,7 @@ class Run:
 
     def write_json(self, name, data):
         text = (json.dumps(data, indent=2) + "\n").encode()
-        atomic_write(self.path(name), lambda file: file.write(text))
-        return self.path(name)
+        return atomic_write(self.output(name), lambda file: file.write(text))
 
     def read_json(self, name):
         with open(self.path(name)) as file:
@@ -64,23 +67,41 @@ def default_folder(config_name):
     return os.path.join("runs", config_name)
 
 
+def saved_config(folder):
+    """The configuration name in ``folder``/config.json, or None when there is none.
+
+    A config.json the lessons did not write, or one that is not valid JSON, is refused
+    with a message naming it.
+    """
+    path = os.path.join(folder, "config.json")
+    if not os.path.lexists(path):
+        return None
+    check_ours(folder, read_marker(folder))
+    try:
+        with open(path, encoding="utf-8") as file:
+            saved = json.load(file)
+    except (ValueError, UnicodeDecodeError) as error:
+        raise SystemExit(f"{path} is not valid JSON ({error}): remove it, or choose another --out")
+    if not (isinstance(saved, dict) and saved.get("name") in CONFIGS):
+        raise SystemExit(f"{path} was not written by tinyunet's lessons: it names none of the configurations "
+                         f"{', '.join(CONFIGS)}")
+    return saved["name"]
+
+
 def open_run(args, lessons_dir):
     """The run folder of ``args`` with its configuration, checked against the one it was made with."""
-    folder = args.out
-    saved = None
-    if folder and os.path.exists(os.path.join(folder, "config.json")):
-        with open(os.path.join(folder, "config.json")) as file:
-            saved = json.load(file)
+    saved = saved_config(args.out) if args.out else None
     if args.config is None or (args.config == "auto" and saved):
-        name = saved["name"] if saved else "auto"
+        name = saved or "auto"
     else:
         name = args.config
     config = resolve(name)
-    if saved and saved["name"] != config.name:
-        raise SystemExit(f"{folder} holds a '{saved['name']}' run; use --config {saved['name']} "
+    if saved and saved != config.name:
+        raise SystemExit(f"{args.out} holds a '{saved}' run; use --config {saved} "
                          f"or another --out for '{config.name}'")
-    folder = folder or default_folder(config.name)
-    os.makedirs(folder, exist_ok=True)
+    folder = args.out or default_folder(config.name)
+    if not claim(folder):
+        check_ours(folder, read_marker(folder))
     run = Run(folder, config, args, lessons_dir)
     if not saved:
         run.write_json("config.json", dataclasses.asdict(config))
@@ -95,7 +116,7 @@ def start(script, number, title, section, argv=None, parser=None):
     parser = parser or argument_parser(f"Lesson {number}: {title}")
     args = parser.parse_args(argv)
     run = open_run(args, os.path.dirname(os.path.abspath(script)))
-    tee_stdout(run.path("run.log"))
+    tee_stdout(run.output("run.log"))
     rule = "=" * 78
     print(rule)
     print(f"Lesson {number}: {title}")
