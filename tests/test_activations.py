@@ -1,4 +1,4 @@
-"""ReLU and Sigmoid layers (and the activations fused into the convolutions)."""
+"""ReLU and Sigmoid layers (and the activations fused into the convolutions); Softmax: test_softmax.py."""
 
 import warnings
 
@@ -99,7 +99,7 @@ def test_bad_input(xp, cls):
 
 
 def test_check_activation_names():
-    assert [check_activation(a) for a in (None, "linear", "ReLU", "sigmoid")] == \
-        ["linear", "linear", "relu", "sigmoid"]
-    with pytest.raises(ValueError, match="my_conv.*softmax"):
-        check_activation("softmax", "my_conv")
+    assert [check_activation(a) for a in (None, "linear", "ReLU", "sigmoid", "Softmax")] == \
+        ["linear", "linear", "relu", "sigmoid", "softmax"]
+    with pytest.raises(ValueError, match="my_conv.*'linear', 'relu', 'sigmoid', 'softmax'.*'tanh'"):
+        check_activation("tanh", "my_conv")

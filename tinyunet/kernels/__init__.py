@@ -8,9 +8,10 @@ hand-written CUDA twin with the same signature, tested against it.
     direct_conv.py       conv2d_direct, conv2d_weight_grad_direct: stride 1 without im2col
     direct_conv_cuda.py  their CUDA twins
     pooling.py           max_pool, max_pool_backward                      (MaxPooling2D)
+    upsampling.py        upsample_nearest, upsample_bilinear (+ backward) (UpSampling2D; GEMMs, no twin)
     normalization.py     layer_norm, layer_norm_backward                  (LayerNormalization)
-    activation.py        activate, activation_backward, bias_activation   (ReLU, Sigmoid, the
-                         convolutions' epilogue)
+    activation.py        activate, activation_backward, bias_activation   (ReLU, Sigmoid, Softmax,
+                         the convolutions' epilogue)
     optimizers.py        adam_update, sgd_update, adam_update_all         (optimizers.Adam, SGD)
     dispatch.py          the one place that decides whether a CUDA twin runs: one predicate
                          per op, and the fast-kernels switch (set_fast, fast_enabled)

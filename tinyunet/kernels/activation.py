@@ -1,16 +1,23 @@
-"""The activations (linear, relu, sigmoid), and a convolution's epilogue: bias, then activation.
+"""The activations (linear, relu, sigmoid, softmax), and a convolution's epilogue: bias, then activation.
 
     relu      y = max(z, 0)                            dL/dz = dL/dy * [y > 0]
     sigmoid   y = 1 / (1 + exp(-z)), computed as       dL/dz = dL/dy * y * (1 - y)
               e = exp(-|z|);  y = 1 / (1 + e) for z >= 0,  e / (1 + e) for z < 0,
               so that no exp overflows (z = +-1000 gives exactly 1 and 0)
+    softmax   y_k = exp(z_k - m) / sum_j exp(z_j - m)  dL/dz = y * (dL/dy - sum_k(dL/dy_k * y_k))
+              over one axis (the channels when fused), m = max_j z_j: the largest exponent
+              is exp(0) = 1, so z = +-1000 neither overflows nor gives 0 / 0
     linear    y = z                                    dL/dz = dL/dy
     bias_activation   y[..., f] = act(z[..., f] + b[f])
 
-Both backward rules need only the output y.  The xp forms are the reference:
+Every backward rule needs only the output y.  The xp forms are the reference:
 bias_activation's CUDA twin is tested against the two steps a reader expects
 (``z += b``, then ``activate``); it reads and writes each element once, in
-place, instead of two passes and a new array.
+place, instead of two passes and a new array.  It is element-wise, so it does
+not do softmax, which reads all of a pixel's channels: dispatch sends softmax
+to the xp form.  That form is a few passes and two reductions over the last,
+contiguous axis, and a U-Net applies it once, to its output of a few channels:
+too little time to be worth a twin.
 """
 
 import functools
@@ -19,14 +26,15 @@ from .. import backend
 from ._cuda import ctype
 from .dispatch import use_cuda_bias_activation
 
-ACTIVATIONS = ("linear", "relu", "sigmoid")
+ACTIVATIONS = ("linear", "relu", "sigmoid", "softmax")
 
 
 def check_activation(activation, layer="layer"):
     """The activation's name ('linear' for None), or a ValueError naming the layer."""
     name = "linear" if activation is None else str(activation).lower()
     if name not in ACTIVATIONS:
-        raise ValueError(f"{layer}: activation must be None, 'linear', 'relu' or 'sigmoid', not {activation!r}")
+        raise ValueError(f"{layer}: activation must be None or one of {', '.join(map(repr, ACTIVATIONS))}, "
+                         f"not {activation!r}")
     return name
 
 
@@ -37,12 +45,26 @@ def sigmoid(x):
     return xp.where(x >= 0, 1 / (1 + e), e / (1 + e)).astype(x.dtype, copy=False)
 
 
+def softmax(z, axis=-1):
+    """exp(z - max) / sum(exp(z - max)) along ``axis``: no overflow for any finite z."""
+    xp = backend.get_array_module(z)
+    e = xp.exp(z - z.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def softmax_backward(y, dy, axis=-1):
+    """dL/dz = y * (dL/dy - sum(dL/dy * y, axis)) from softmax's output y (the Jacobian diag(y) - y y^T)."""
+    return y * (dy - (dy * y).sum(axis=axis, keepdims=True))
+
+
 def activate(name, z):
-    """y = act(z) for 'linear', 'relu' or 'sigmoid'."""
+    """y = act(z) for 'linear', 'relu', 'sigmoid' or 'softmax' (over the last axis, the channels)."""
     if name == "relu":
         return backend.get_array_module(z).maximum(z, 0)
     if name == "sigmoid":
         return sigmoid(z)
+    if name == "softmax":
+        return softmax(z)
     return z
 
 
@@ -52,6 +74,8 @@ def activation_backward(name, y, dy):
         return dy * (y > 0)
     if name == "sigmoid":
         return dy * y * (1 - y)
+    if name == "softmax":
+        return softmax_backward(y, dy)
     return dy
 
 
@@ -83,8 +107,8 @@ def _kernel(activation, with_bias, dtype_name):
 
 def bias_activation(z, bias, activation):
     """bias_activation_xp, or one in-place CUDA pass where dispatch.use_cuda_bias_activation
-    takes z and the bias."""
-    if not use_cuda_bias_activation(z, bias):
+    takes z, the bias and the activation (never softmax)."""
+    if not use_cuda_bias_activation(z, bias, activation):
         return bias_activation_xp(z, bias, activation)
     # without a bias the raw argument is never read: z stands in for it
     _kernel(activation, bias is not None, z.dtype.name)(z if bias is None else bias, z.shape[-1], z)

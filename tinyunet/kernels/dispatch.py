@@ -7,7 +7,7 @@ the fast kernels are on, every array is a CuPy float32 / float64 array and
 the twin was written for the shape:
 
     use_cuda(*arrays)                          im2col, col2im, layer_norm(_backward)
-    use_cuda_bias_activation(z, bias)          bias_activation
+    use_cuda_bias_activation(z, bias, activation)  bias_activation: an element-wise activation (not softmax)
     use_cuda_max_pool(x, pool_size)            max_pool: at most 256 window positions (uint8 argmax)
     use_cuda_max_pool_backward(dy, argmax)     max_pool_backward: a uint8 argmax
     use_cuda_adam(arrays)                      adam_update_all: one dtype, every array contiguous
@@ -49,8 +49,11 @@ def use_cuda(*arrays):
     return all(backend.get_array_module(a) is not numpy and a.dtype in CTYPES for a in arrays)
 
 
-def use_cuda_bias_activation(z, bias):
-    """bias_activation's twin takes z and the bias (None: no bias)."""
+def use_cuda_bias_activation(z, bias, activation):
+    """bias_activation's twin takes z and the bias (None: no bias), and the activation: it is
+    element-wise, so not softmax, which reads all of a pixel's channels."""
+    if activation == "softmax":
+        return False
     return use_cuda(z) if bias is None else use_cuda(z, bias)
 
 

@@ -2,19 +2,21 @@
 
     Conv2D, Conv2DTranspose       conv.py           (each the other's adjoint)
     MaxPooling2D                  pooling.py
-    UpSampling2D                  reshaping.py
+    UpSampling2D                  reshaping.py      (nearest or bilinear)
     LayerNormalization            normalization.py
-    ReLU, Sigmoid                 activations.py    (also fused into the convolutions)
+    ReLU, Sigmoid, Softmax        activations.py    (also fused into the convolutions)
     Concatenate                   merge.py
+    serialize, deserialize        serialization.py  (a layer as a JSON-able dict and back)
 """
 
-from .activations import ReLU, Sigmoid
+from .activations import ReLU, Sigmoid, Softmax
 from .base import Layer
 from .conv import Conv2D, Conv2DTranspose
 from .merge import Concatenate
 from .normalization import LayerNormalization
 from .pooling import MaxPooling2D
 from .reshaping import UpSampling2D
+from .serialization import deserialize, serialize
 
 __all__ = ["Layer", "Conv2D", "Conv2DTranspose", "MaxPooling2D", "UpSampling2D",
-           "LayerNormalization", "ReLU", "Sigmoid", "Concatenate"]
+           "LayerNormalization", "ReLU", "Sigmoid", "Softmax", "Concatenate", "serialize", "deserialize"]

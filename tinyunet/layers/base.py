@@ -12,6 +12,9 @@ A layer is one class whose ``forward`` sits directly above its ``backward``:
         fills ``grads`` (same keys as ``params``).  The convolutions also take
         ``backward(dy, input_gradient=False)``, which fills ``grads`` and returns
         None: a network's first layer has no use for dL/dx.
+    get_config() -> dict
+        the constructor's arguments, JSON-able, as Keras's: ``type(layer)(**config)``
+        builds the same layer (weights aside); see layers.serialize / deserialize.
 
 The dtype rule: a layer computes in its weights' dtype, and a layer without
 weights (pooling, upsampling, concatenation, activations) in the dtype it was
@@ -81,6 +84,10 @@ class Layer:
 
     def __repr__(self):
         return f"{type(self).__name__}(name={self.name!r})"
+
+    def get_config(self):
+        """The constructor's arguments as a JSON-able dict (this base: the name); subclasses add theirs."""
+        return {"name": self.name}
 
     def build(self, input_shape, dtype="float32", check_finite=True):
         """Create the weights for a full NHWC ``input_shape``; a second call changes nothing.

@@ -8,10 +8,21 @@ The routines, the duality and the faster paths (the flipped-kernel adjoint,
 the GPU's direct kernel) are in tinyunet/kernels/conv.py.
 """
 
+import numbers
+
 from .. import initializers, kernels
 from ..kernels.activation import activation_backward, check_activation
 from ..shapes import as_pair, check_padding, conv_geometry, conv_transpose_output_size
 from .base import Layer
+
+
+def initializer_name(initializer, layer, argument):
+    """The Keras name of one of tinyunet.initializers' functions, or a ValueError naming the layer."""
+    name = getattr(initializer, "__name__", None)
+    if initializers.INITIALIZERS.get(name) is not initializer:
+        raise ValueError(f"{layer}: {argument} {initializer!r} is not one of tinyunet.initializers "
+                         f"({', '.join(sorted(initializers.INITIALIZERS))}), so a config cannot name it")
+    return name
 
 
 class _Conv(Layer):
@@ -34,6 +45,17 @@ class _Conv(Layer):
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
         self.y = None
+
+    def get_config(self):
+        """The constructor's arguments; ``seed`` is None unless it was an int (a numpy Generator's
+        state is no config's business: the weights of such a layer come from a weights file)."""
+        seed = int(self.seed) if isinstance(self.seed, numbers.Integral) else None
+        return {**super().get_config(), "filters": self.filters, "kernel_size": list(self.kernel_size),
+                "strides": list(self.strides), "padding": self.padding, "activation": self.activation,
+                "use_bias": self.use_bias,
+                "kernel_initializer": initializer_name(self.kernel_initializer, self.name, "kernel_initializer"),
+                "bias_initializer": initializer_name(self.bias_initializer, self.name, "bias_initializer"),
+                "seed": seed}
 
     def make_params(self, input_shape):
         params = {"kernel": self.kernel_initializer(self.kernel_shape(input_shape[-1]), self.seed, self.dtype)}
@@ -60,7 +82,8 @@ class Conv2D(_Conv):
     """2-D convolution (cross-correlation, as Keras), bias and activation fused.
 
     Forward:   z[n, oh, ow, f] = b[f] + sum_{i, j, c} xpad[n, oh*sh + i, ow*sw + j, c] * K[i, j, c, f]
-               y = act(z)                               (act: linear, relu or sigmoid)
+               y = act(z)                               (act: linear, relu, sigmoid or softmax,
+                                                        softmax over the F channels of each pixel)
                xpad: x with zero padding; "same" pads max((Ho - 1)*sh + kh - H, 0) rows,
                the smaller half on top (TensorFlow's rule; same for columns), "valid" none
                computed as  z = im2col(x) @ K.reshape(kh*kw*C, F)

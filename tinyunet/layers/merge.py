@@ -23,6 +23,9 @@ class Concatenate(Layer):
         self.axis = axis
         self.sizes = None
 
+    def get_config(self):
+        return {**super().get_config(), "axis": self.axis}
+
     def output_shape(self, input_shapes):
         axis = self.axis % 4
         shapes = [tuple(s) for s in input_shapes]

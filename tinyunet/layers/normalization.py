@@ -38,6 +38,9 @@ class LayerNormalization(Layer):
         self.weighted = self.center or self.scale
         self.xhat = None
 
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon, "center": self.center, "scale": self.scale}
+
     def make_params(self, input_shape):
         params = {}
         if self.scale:

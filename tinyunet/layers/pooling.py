@@ -35,6 +35,10 @@ class MaxPooling2D(Layer):
         self.padding = "valid"
         self.argmax = None
 
+    def get_config(self):
+        return {**super().get_config(), "pool_size": list(self.pool_size), "strides": list(self.strides),
+                "padding": self.padding}
+
     def output_shape(self, input_shape):
         n, h, w, c = input_shape
         return (n, *pool_output_size((h, w), self.pool_size, self.strides), c)
