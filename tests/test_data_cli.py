@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy
+import pytest
 from PIL import Image
 
 from tinyunet.__main__ import main
@@ -117,3 +118,29 @@ def test_check_reads_zero_one_masks_and_refuses_empty_ones(tmp_path, capsys):
         Image.fromarray(numpy.zeros((16, 16), numpy.uint8)).save(mask)
     assert main(["data", "check", str(out)]) == 1
     assert f"every mask in {out / 'testmasks'} is empty" in capsys.readouterr().out
+
+
+def test_organ_option_carries_the_classes_through_phantom_check_and_preview(tmp_path, capsys):
+    out = tmp_path / "three"
+    assert main(["data", "phantom", "--out", str(out), "--subjects", "3", "--size", "32", "--slices", "3",
+                 "--organ", "liver", "spleen", "pancreas"]) == 0
+    assert "classes: background, liver, spleen, pancreas" in capsys.readouterr().out
+    assert (out / "classes.json").exists()
+    assert main(["data", "check", str(out)]) == 0
+    report = capsys.readouterr().out
+    assert "classes: background, liver, spleen, pancreas" in report and "no problems found" in report
+    assert "liver [" in report and "pancreas [" in report
+    sheet = tmp_path / "sheet.png"
+    assert main(["data", "preview", str(out), "--out", str(sheet), "--columns", "3", "--rows", "1"]) == 0
+    assert "outlines: liver cyan, spleen red, pancreas yellow" in capsys.readouterr().out
+    with Image.open(sheet) as image:
+        pixels = numpy.asarray(image)
+    for colour in ([0, 255, 255], [255, 60, 60], [255, 220, 0]):
+        assert (pixels == colour).all(axis=2).any()
+    assert main(["data", "phantom", "--out", str(tmp_path / "liver"), "--subjects", "3", "--size", "16",
+                 "--slices", "2", "--organ", "liver"]) == 0
+    assert main(["data", "check", str(tmp_path / "liver")]) == 0
+    assert "classes: liver" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main(["data", "phantom", "--out", str(tmp_path / "x"), "--organ", "heart"])
+    assert "invalid choice: 'heart'" in capsys.readouterr().err

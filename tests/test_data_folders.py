@@ -409,3 +409,62 @@ def test_the_odd_size_is_blamed_not_the_majority(tmp_path):
     _write(root / "trainimages" / "a.png", numpy.zeros((12, 10)))
     _write(root / "trainmasks" / "a.png", _square_mask(12)[:, :10])
     _expect(root, root / "trainimages" / "a.png", "is 10x12", "8x8")
+
+
+# --- several classes: label values and classes.json ---
+
+@pytest.fixture(scope="module")
+def three_organs():
+    return make_phantom(n_subjects=3, size=32, seed=2, slices_per_subject=3, organ=("liver", "spleen", "kidneys"))
+
+
+def test_several_classes_round_trip_as_label_values(three_organs, tmp_path):
+    root = export_folders(three_organs, tmp_path / "data")
+    assert json.loads((root / "classes.json").read_text()) == ["background", "liver", "spleen", "kidneys"]
+    assert "classes.json" in json.loads((root / MANIFEST).read_text())["files"]
+    with Image.open(next((root / "testmasks").iterdir())) as mask:
+        assert mask.mode == "L" and numpy.asarray(mask).max() <= 3
+    loaded = load_folders(root)
+    assert loaded.class_names == three_organs.class_names
+    for (_, a), (_, b) in zip(three_organs.items(), loaded.items()):
+        assert numpy.array_equal(a.images, b.images) and numpy.array_equal(a.masks, b.masks)
+        assert b.masks.dtype == numpy.float32 and b.class_names == a.class_names and a.names == b.names
+    export_folders(three_organs, root, overwrite=True)      # classes.json is the export's own file
+    (root / "classes.json").write_text('["background", "a", "b", "c"]')
+    with pytest.raises(ValueError, match="classes.json was changed"):
+        export_folders(three_organs, root, overwrite=True)
+
+
+def test_one_named_class_round_trips_its_name(tmp_path):
+    liver = make_phantom(n_subjects=3, size=16, seed=0, slices_per_subject=2, organ="liver")
+    loaded = load_folders(export_folders(liver, tmp_path / "liver"))
+    assert loaded.class_names == ("liver",) and numpy.array_equal(loaded.test.masks, liver.test.masks)
+
+
+def test_palette_label_masks_are_read_by_index(three_organs, tmp_path):
+    root = export_folders(three_organs, tmp_path / "data")
+    def to_palette(levels):
+        image = Image.fromarray(levels, mode="P")
+        image.putpalette([0, 0, 0, 255, 0, 0, 0, 255, 0, 0, 0, 255] + [0] * 756)
+        return image
+    _rewrite_masks(root, to_palette)
+    assert numpy.array_equal(load_folders(root).test.masks, three_organs.test.masks)
+
+
+@pytest.mark.parametrize("problem, message", [
+    ("value", "holds the value 7, but classes.json names 4 classes"),
+    ("rgb", "is a RGB image"),
+    ("json", "must be a JSON list of distinct class names"),
+    ("background", "every label mask in .* is background"),
+])
+def test_bad_label_masks_are_named(three_organs, tmp_path, problem, message):
+    root = export_folders(three_organs, tmp_path / "data")
+    if problem == "json":
+        (root / "classes.json").write_text('{"background": 0}')
+    else:
+        convert = {"value": lambda a: Image.fromarray(numpy.where(a > 0, 7, 0).astype(numpy.uint8)),
+                   "rgb": lambda a: Image.fromarray(a).convert("RGB"),
+                   "background": lambda a: Image.fromarray(numpy.zeros_like(a))}[problem]
+        _rewrite_masks(root, convert)
+    with pytest.raises(ValueError, match=message):
+        load_folders(root)

@@ -1,18 +1,22 @@
 """Data for the lesson: the pancreas phantom, the notebook's folder layout, a baseline.
 
-    make_phantom(n_subjects=82, size=256, seed=0, ...)   phantom.py    procedural CT slices
+    make_phantom(n_subjects=82, size=256, seed=0, ..., organ="pancreas")
+                                                         phantom.py    procedural CT slices
     load_folders(root, mask_threshold=127)               folders.py    trainimages/ trainmasks/ ...
-    export_folders(splits, root, overwrite=False)        folders.py    the same layout, as PNG
+    export_folders(splits, root, overwrite=False)        export.py     the same layout, as PNG
     threshold_baseline(splits)                           baseline.py   best intensity window's Dice
-    contact_sheet(split, ...)                            preview.py    slices with masks in cyan
+    contact_sheet(split, ...)                            preview.py    slices with masks outlined
 
 Each returns or takes ``Splits`` (splits.py): ``.train``, ``.validation``, ``.test``,
-each with ``images`` and ``masks`` (N, H, W, 1) float32, ``names`` and ``subjects``.
+each with ``images`` (N, H, W, 1) and ``masks`` float32, ``names`` and ``subjects``;
+the masks are (N, H, W, 1) for one organ, one-hot (N, H, W, K) with the background
+first for several (``organ=("liver", "spleen")``), their channels named by ``class_names``.
 The command line is in cli.py (``python -m tinyunet data ...``).
 """
 
 from .baseline import ThresholdBaseline, threshold_baseline
-from .folders import export_folders, load_folders
+from .export import export_folders
+from .folders import load_folders
 from .phantom import make_phantom
 from .preview import contact_sheet
 from .splits import Split, Splits

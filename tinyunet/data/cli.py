@@ -1,12 +1,16 @@
 """``python -m tinyunet data ...``: make, check, look at and time the data.
 
-    data phantom --out DIR [--subjects 82] [--seed 0] [--size 256] [--slices LO HI] [--overwrite]
+    data phantom --out DIR [--subjects 82] [--seed 0] [--size 256] [--slices LO HI] [--organ NAME ...]
+                 [--overwrite]
     data check DIR [--mask-threshold 127]
     data preview [DIR] --out PNG [--split test] [--columns 4] [--rows 3]   (no DIR: a phantom)
     data bench [--subjects 82] [--seed 0] [--size 256]
 
-``check`` loads a folder, reports counts, sizes, mask coverage, subjects shared
-between splits and the intensity-window baseline, and exits with 1 on a problem.
+``--organ`` picks the phantom's masks: pancreas (default), liver, spleen,
+kidneys, or several names for one-hot masks of one class each.  ``check``
+loads a folder, reports its classes, counts, sizes, mask coverage, subjects
+shared between splits and the intensity-window baseline, and exits with 1 on a
+problem; ``preview`` outlines each class in its own colour.
 ``bench`` times the phantom (the lessons' default set) and reports its baseline.
 """
 
@@ -16,8 +20,9 @@ import numpy
 
 from .baseline import threshold_baseline
 from .folders import export_folders, load_folders
+from .organs import ORGANS
 from .phantom import make_phantom
-from .preview import contact_sheet
+from .preview import class_colour, contact_sheet
 from .splits import SPLIT_NAMES
 
 
@@ -59,12 +64,28 @@ def _phantom_options(parser, subjects=82):
     parser.add_argument("--size", type=int, default=256, help="image side in pixels")
     parser.add_argument("--slices", type=int, nargs="+", default=[12, 24], metavar="N",
                         help="slices per subject: N, or LO HI to draw from")
+    parser.add_argument("--organ", nargs="+", choices=list(ORGANS), default=["pancreas"], metavar="NAME",
+                        help=f"organ(s) of the masks: {', '.join(ORGANS)}; several give one class each")
 
 
 def _make(args):
     slices = args.slices[0] if len(args.slices) == 1 else tuple(args.slices[:2])
+    organ = args.organ[0] if len(args.organ) == 1 else tuple(args.organ)
     return make_phantom(n_subjects=args.subjects, size=args.size, seed=args.seed,
-                        slices_per_subject=slices)
+                        slices_per_subject=slices, organ=organ)
+
+
+def _foreground(masks):
+    """(N, H, W) bool: the one class of (N, H, W, 1) masks, any foreground class of one-hot ones."""
+    return masks[..., 0] > 0.5 if masks.shape[-1] == 1 else masks[..., 0] < 0.5
+
+
+def _baseline_line(b):
+    """The threshold baseline in words: its window, or for several classes each class's window."""
+    if b.per_class is None:
+        return f"best intensity window on train: [{b.lo}, {b.hi}], Dice on test {b.test_dice:.3f}"
+    windows = ", ".join(f"{name} [{c.lo}, {c.hi}] {c.test_dice:.3f}" for name, c in b.per_class.items())
+    return f"best intensity window per class on train, Dice on test: {windows}; mean {b.test_dice:.3f}"
 
 
 def _phantom(args):
@@ -79,6 +100,7 @@ def _phantom(args):
     counts = ", ".join(f"{name} {len(split)}" for name, split in splits.items())
     print(f"wrote {args.out}: {counts} slices of {args.size}x{args.size} "
           f"({args.subjects} subjects, seed {args.seed}; generated in {made:.1f} s)")
+    print(f"classes: {', '.join(splits.class_names)}")
     return 0
 
 
@@ -90,9 +112,10 @@ def _check(args):
         return 1
     problems = []
     print(f"{args.root}:")
+    print(f"  classes: {', '.join(splits.class_names)}")
     for name, split in splits.items():
         h, w = split.images.shape[1:3]
-        per_slice = split.masks.reshape(len(split), -1).mean(axis=1)
+        per_slice = _foreground(split.masks).reshape(len(split), -1).mean(axis=1)
         subjects = "no subject names" if split.subjects is None else f"{len(set(split.subjects))} subjects"
         print(f"  {name:<10} {len(split):5d} slices  {w}x{h}  {subjects}  mask coverage "
               f"{100 * per_slice.mean():.2f}% (max {100 * per_slice.max():.2f}%), "
@@ -104,7 +127,7 @@ def _check(args):
                 problems.append(f"subject {subject} is in both {seen[subject]} and {name}")
             seen.setdefault(subject, name)
     b = threshold_baseline(splits)   # load_folders refuses a split whose masks are all empty
-    print(f"  best intensity window on train: [{b.lo}, {b.hi}], Dice on test {b.test_dice:.3f}")
+    print(f"  {_baseline_line(b)}")
     for problem in problems:
         print(f"problem: {problem}")
     if not problems:
@@ -121,6 +144,9 @@ def _preview(args):
     split = getattr(splits, args.split)
     contact_sheet(split, columns=args.columns, rows=args.rows, tile=args.tile).save(args.out)
     print(f"wrote {args.out}: {min(args.columns * args.rows, len(split))} {args.split} slices")
+    names = splits.class_names
+    if len(names) > 1:
+        print("outlines: " + ", ".join(f"{name} {class_colour(k)[0]}" for k, name in enumerate(names) if k))
     return 0
 
 
@@ -130,10 +156,14 @@ def _bench(args):
     seconds = time.perf_counter() - start
     slices = sum(len(s) for _, s in splits.items())
     b = threshold_baseline(splits)
-    coverage = numpy.mean([s.masks.mean() for _, s in splits.items()])
+    coverage = numpy.mean([_foreground(s.masks).mean() for _, s in splits.items()])
+    organs = "pancreas covers" if args.organ == ["pancreas"] else f"the {' and '.join(args.organ)} masks cover"
     print(f"phantom: {args.subjects} subjects, {slices} slices of {args.size}x{args.size} in "
-          f"{seconds:.1f} s ({1000 * seconds / slices:.1f} ms a slice); pancreas covers "
+          f"{seconds:.1f} s ({1000 * seconds / slices:.1f} ms a slice); {organs} "
           f"{100 * coverage:.2f}% of the pixels")
-    print(f"threshold baseline: window [{b.lo}, {b.hi}] chosen on train (Dice {b.train_dice:.3f}), "
-          f"Dice on test {b.test_dice:.3f}")
+    if b.per_class is None:
+        print(f"threshold baseline: window [{b.lo}, {b.hi}] chosen on train (Dice {b.train_dice:.3f}), "
+              f"Dice on test {b.test_dice:.3f}")
+    else:
+        print(f"threshold baseline: {_baseline_line(b)}")
     return 0

@@ -22,26 +22,32 @@ where ``> 0`` would turn it into foreground.  A mask with many pixels far from
 both black and white (mid-gray by more than 64 levels) is probably not a mask,
 and is refused; so is a mask folder in which every mask reads as empty.
 
+Several classes (K >= 2, e.g. background, liver, spleen, pancreas) are label
+values: one 8-bit PNG per slice, gray (L) or palette (P, its indices), pixel
+value k for the k-th class (0 the background), and ``root/classes.json``, the
+class names in channel order as a JSON list:
+
+    ["background", "liver", "spleen", "pancreas"]
+
+``load_folders`` reads such masks into one-hot (N, H, W, K) float32 with the
+names as ``class_names``; a value >= K, an RGB or a JPEG label mask is refused.
+A ``classes.json`` of one name (["liver"]) only names the class of masks read
+as above; without the file a set is one class called "pancreas".
+``export_folders`` writes ``classes.json`` for any other classes than that.
+
 Every problem is a ``ValueError`` naming the file or folder.  Loading never
-writes anything.  Exporting writes into a fresh folder beside ``root`` (with
-the umask's permissions, 755 / 644 under umask 022) and moves it into place
-only when complete, so an interrupted export leaves the old data.  It also
-writes ``root/.tinyunet-export.json``, the SHA-256 of every file it wrote;
-``overwrite=True`` replaces only a folder holding exactly those files,
-unchanged, so a data set of one's own is never removed.  A link to a folder
-is followed (the link stays); a dangling link is refused.
+writes anything.  ``export_folders`` (export.py, importable from here too)
+writes any ``Splits`` in this layout and encoding, and replaces only its own
+previous exports.
 
 Example:
     >>> export_folders(make_phantom(n_subjects=12, size=64), "phantom")
     >>> data = load_folders("phantom"); data.test.images.shape
 """
 
-import hashlib
-import io
 import json
 import os
 import re
-import shutil
 from collections import Counter
 from pathlib import Path
 from typing import NamedTuple
@@ -49,13 +55,13 @@ from typing import NamedTuple
 import numpy
 from PIL import Image
 
-from ..fileio import make_staging_dir
-from .intensity import from_levels, to_levels
+from .export import CLASSES, MANIFEST, export_folders  # noqa: F401  (MANIFEST, export_folders: public here too)
+from .intensity import from_levels
 from .splits import SPLIT_NAMES, Split, Splits
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 MASK_TAG = "-Mask"
-MANIFEST = ".tinyunet-export.json"
+LABEL_MODES = ("L", "P")   # modes whose pixel values are class labels as they stand
 WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "F")
 AMBIGUOUS_BAND = (64, 191)   # levels more than 64 from both black and white
 AMBIGUOUS_LIMIT = 0.05       # share of a mask's pixels allowed in that band
@@ -66,49 +72,19 @@ def load_folders(root, mask_threshold=127):
 
     ``mask_threshold`` applies to 0 / 255 mask folders; a {0, 1} folder is read as is.
     ``subjects`` of a split: each name up to its first ``_`` (``Pt12_034`` -> ``Pt12``),
-    or None when some name has no ``_``.
+    or None when some name has no ``_``.  With a ``classes.json`` of K >= 2 names the
+    masks are label values and come back one-hot (N, H, W, K).
     """
     root = Path(root)
     if not root.is_dir():
         raise ValueError(f"load_folders: {root} is not a folder")
-    read = [_read_split(root, name) for name in SPLIT_NAMES]
+    class_names = _read_class_names(root)
+    labels = class_names is not None and len(class_names) > 1
+    read = [_read_split(root, name, labels) for name in SPLIT_NAMES]
     _check_one_size(read)
-    return Splits(*(_to_split(split, mask_threshold) for split in read))
-
-
-def export_folders(splits, root, overwrite=False):
-    """Write ``splits`` under ``root`` as 8-bit PNGs named ``<name>.png``, masks as 0 / 255.
-
-    Refuses a non-empty ``root`` unless ``overwrite``; even then it only replaces
-    a previous export whose files are all listed, unchanged, in its manifest.
-    """
-    root = _export_target(Path(root))
-    existing = sorted(os.listdir(root)) if root.is_dir() else []
-    if existing and not overwrite:
-        raise ValueError(f"export_folders: {root} is not empty; pass overwrite=True to replace it")
-    if existing:
-        _check_replaceable(root)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    staging = make_staging_dir(root.parent, f".{root.name}.partial-")
-    try:
-        written = {}
-        for name, split in splits.items():
-            written.update(_write_split(split, staging, name))
-        manifest = {"written_by": "tinyunet export_folders", "files": written}
-        (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
-        if existing:   # swap in the new folder, then drop the old one
-            old = make_staging_dir(root.parent, f".{root.name}.old-")
-            os.replace(root, old / "data")
-            os.replace(staging, root)
-            shutil.rmtree(old)
-        else:
-            if root.is_dir():
-                root.rmdir()
-            os.replace(staging, root)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
-    return root
+    if labels:
+        return Splits(*(_labels_to_split(split, class_names) for split in read))
+    return Splits(*(_to_split(split, mask_threshold, class_names) for split in read))
 
 
 def natural_key(name):
@@ -120,7 +96,7 @@ def natural_key(name):
 # --- reading ---
 
 class _ReadSplit(NamedTuple):
-    """One split as read from disk: uint8 (H, W) images and mask levels, before binarising."""
+    """One split as read from disk: uint8 (H, W) images and mask levels (or labels), before binarising."""
     names: list
     image_paths: list
     images: list
@@ -129,11 +105,25 @@ class _ReadSplit(NamedTuple):
     masks: list
 
 
-def _folder_names():
-    return {f"{name}{kind}" for name in SPLIT_NAMES for kind in ("images", "masks")}
+def _read_class_names(root):
+    """The names in ``root/classes.json`` as a tuple, or None without the file."""
+    path = root / CLASSES
+    if not path.exists():
+        return None
+    try:
+        names = json.loads(path.read_text())
+    except (OSError, ValueError) as error:
+        raise ValueError(f"load_folders: cannot read {path}: {error}") from None
+    if (not isinstance(names, list) or not names or not all(isinstance(n, str) and n for n in names)
+            or len(set(names)) != len(names)):
+        raise ValueError(f"load_folders: {path} must be a JSON list of distinct class names, "
+                         f'e.g. ["background", "liver"]; got {names!r}')
+    if len(names) > 256:
+        raise ValueError(f"load_folders: {path} names {len(names)} classes; 8-bit label masks hold 256")
+    return tuple(names)
 
 
-def _read_split(root, name):
+def _read_split(root, name, labels=False):
     image_dir, mask_dir = root / f"{name}images", root / f"{name}masks"
     if not image_dir.is_dir():
         raise ValueError(f"load_folders: missing split folder {image_dir}")
@@ -163,7 +153,8 @@ def _read_split(root, name):
     read = _ReadSplit(names, [images[s] for s in names], [], image_dir if flat else mask_dir,
                       [masks[s] for s in names], [])
     for image_path, mask_path in zip(read.image_paths, read.mask_paths):
-        image, mask = _read_levels(image_path, mask=False), _read_levels(mask_path, mask=True)
+        image = _read_levels(image_path, mask=False)
+        mask = _read_labels(mask_path) if labels else _read_levels(mask_path, mask=True)
         if mask.shape != image.shape:
             raise ValueError(f"load_folders: mask {mask_path} is {mask.shape[1]}x{mask.shape[0]} "
                              f"but its image {image_path} is {image.shape[1]}x{image.shape[0]}")
@@ -184,7 +175,7 @@ def _check_one_size(read):
                                  f"all must have one size")
 
 
-def _to_split(read, threshold):
+def _to_split(read, threshold, class_names=None):
     """Binarise the mask levels with the encoding of their folder; the ``Split`` as arrays."""
     levels = numpy.stack(read.masks)
     band = ((levels > AMBIGUOUS_BAND[0]) & (levels < AMBIGUOUS_BAND[1])).mean(axis=(1, 2))
@@ -200,10 +191,27 @@ def _to_split(read, threshold):
         raise ValueError(f"load_folders: every mask in {read.mask_folder} is empty (its brightest "
                          f"mask pixel is {brightest}, foreground is > {cut}): check the mask "
                          f"encoding (0/255, 0/1) or mask_threshold")
+    return _split(read, masks.astype(numpy.float32)[..., None], class_names)
+
+
+def _labels_to_split(read, class_names):
+    """The ``Split`` of label-value masks: one-hot (N, H, W, K) in the order of ``class_names``."""
+    labels = numpy.stack(read.masks)
+    for path, mask in zip(read.mask_paths, read.masks):
+        if mask.max() >= len(class_names):
+            raise ValueError(f"load_folders: label mask {path} holds the value {int(mask.max())}, but "
+                             f"{CLASSES} names {len(class_names)} classes (values 0..{len(class_names) - 1})")
+    if not labels.any():
+        raise ValueError(f"load_folders: every label mask in {read.mask_folder} is background (0)")
+    one_hot = (labels[..., None] == numpy.arange(len(class_names))).astype(numpy.float32)
+    return _split(read, one_hot, class_names)
+
+
+def _split(read, masks, class_names):
     images = from_levels(numpy.stack(read.images))[..., None]
     names = read.names
     subjects = [n.split("_", 1)[0] for n in names] if all("_" in n for n in names) else None
-    return Split(images, masks.astype(numpy.float32)[..., None], names, subjects)
+    return Split(images, masks, names, subjects, class_names)
 
 
 def _image_files(folder):
@@ -250,54 +258,19 @@ def _read_levels(path, mask):
         raise ValueError(f"load_folders: cannot read {path}: {error}") from error
 
 
-# --- writing ---
-
-def _export_target(root):
-    """The folder to export into: ``root``, or the folder a link at ``root`` points to."""
-    for path in (root, *root.parents):   # the nearest existing one must be a folder
-        if path.is_symlink() and not path.exists():
-            raise ValueError(f"export_folders: {path} is a dangling link (to {os.readlink(path)}); "
-                             f"refusing to write through it")
-        if path.exists():
-            if not path.is_dir():
-                raise ValueError(f"export_folders: {path} is not a folder")
-            break
-    return Path(os.path.realpath(root)) if root.is_symlink() else root
-
-
-def _check_replaceable(root):
-    """Refuse unless everything under ``root`` is a file that export_folders wrote there, unchanged."""
-    entries = sorted(Path(folder) / name for folder, dirs, files in os.walk(root) for name in dirs + files)
+def _read_labels(path):
+    """A label mask as (H, W) uint8 class values: an 8-bit gray PNG's levels, a palette PNG's indices."""
+    if path.suffix.lower() != ".png":
+        raise ValueError(f"load_folders: label mask {path} is not a PNG; lossy JPEG would change its "
+                         f"class values")
     try:
-        files = json.loads((root / MANIFEST).read_text())["files"]
-        if not isinstance(files, dict):
-            raise TypeError
-    except (OSError, ValueError, KeyError, TypeError):
-        raise ValueError(f"export_folders: {root} was not written by export_folders (no readable "
-                         f"{MANIFEST}) and holds {entries[0]}; refusing to replace it") from None
-    for path in entries:
-        relative = path.relative_to(root).as_posix()
-        if path.is_symlink() or (relative not in files and relative not in _folder_names() | {MANIFEST}):
-            raise ValueError(f"export_folders: {root} holds {path}, which export_folders did not "
-                             f"write; refusing to replace it")
-        if relative in files and hashlib.sha256(path.read_bytes()).hexdigest() != files[relative]:
-            raise ValueError(f"export_folders: {path} was changed since export_folders wrote it; "
-                             f"refusing to replace it")
-
-
-def _write_split(split, root, name):
-    """Write one split's PNGs under ``root``; return {relative path: SHA-256} of what was written."""
-    if len(set(split.names)) != len(split.names):
-        raise ValueError(f"export_folders: the {name} split has two slices with one name")
-    levels = to_levels(numpy.asarray(split.images)[..., 0])
-    masks = numpy.where(numpy.asarray(split.masks)[..., 0] > 0.5, 255, 0).astype(numpy.uint8)
-    written = {}
-    for kind, arrays in (("images", levels), ("masks", masks)):
-        (root / f"{name}{kind}").mkdir()
-        for stem, array in zip(split.names, arrays):
-            buffer = io.BytesIO()
-            Image.fromarray(array).save(buffer, format="PNG")
-            relative = f"{name}{kind}/{stem}.png"
-            (root / relative).write_bytes(buffer.getvalue())
-            written[relative] = hashlib.sha256(buffer.getvalue()).hexdigest()
-    return written
+        with Image.open(path) as image:
+            image.load()
+            if image.mode not in LABEL_MODES:
+                raise ValueError(f"load_folders: label mask {path} is a {image.mode} image; with "
+                                 f"{CLASSES} masks are 8-bit gray or palette PNGs of class values")
+            return numpy.asarray(image, dtype=numpy.uint8)
+    except ValueError:
+        raise
+    except Exception as error:   # Pillow raises OSError, SyntaxError, struct.error... on bad files
+        raise ValueError(f"load_folders: cannot read {path}: {error}") from error

@@ -1,4 +1,4 @@
-"""The default data set: procedural abdominal CT slices with a pancreas mask.
+"""The default data set: procedural abdominal CT slices with a pancreas mask (or liver, spleen, kidneys).
 
 The article trains on TCIA Pancreas-CT (82 subjects, the slices that contain
 pancreas, window 400 / level 40, 8-bit, 256 x 256), which cannot be downloaded
@@ -15,6 +15,12 @@ liver, spleen, bowel wall and collapsed bowel of the same density, so no
 intensity window finds it (``baseline.threshold_baseline``): a model has to use
 its shape and its place in front of the splenic vein, SMA and aorta.
 
+``organ`` picks what the masks show (``organs.py``): "pancreas" (the article's
+task), or the article's "relatively simple segmentation tasks" "liver",
+"spleen" and "kidneys"; the slices then run over that organ and every slice
+shows it.  A tuple of organs gives one class each: one-hot masks with the
+background first, and slices that show any of them.
+
 Every draw comes from ``seed``: subject i is the same whatever ``n_subjects``,
 and the same seed gives the same bytes.
 
@@ -27,6 +33,7 @@ Example:
 import numpy
 
 from . import anatomy as an
+from .organs import class_map, class_names, extent, masks_from_classes, organ_tuple
 from .raster import gaussian_blur, gaussian_transfer, noise_gain
 from .splits import DEFAULT_FRACTIONS, Split, Splits, split_subjects
 
@@ -43,8 +50,8 @@ TISSUE_HU = {
 
 
 def make_phantom(n_subjects=82, size=256, seed=0, slices_per_subject=(12, 24),
-                 fractions=DEFAULT_FRACTIONS):
-    """Phantom CT slices with pancreas masks, split by subject into train / validation / test.
+                 fractions=DEFAULT_FRACTIONS, organ="pancreas"):
+    """Phantom CT slices with organ masks, split by subject into train / validation / test.
 
     Args:
         n_subjects: subjects in all (at least 3: one per split).
@@ -52,12 +59,21 @@ def make_phantom(n_subjects=82, size=256, seed=0, slices_per_subject=(12, 24),
         seed: the one seed every draw comes from.
         slices_per_subject: an int, or (lo, hi) to draw each subject's count from lo..hi.
         fractions: train / validation / test shares of the subjects (default 70 / 15 / 15).
+        organ: "pancreas", "liver", "spleen" or "kidneys", or a tuple of them.
 
     Returns:
-        ``Splits``; each split's ``images`` and ``masks`` are (N, size, size, 1) float32,
-        ``names`` are ``s<subject:03d>_z<slice:03d>`` (slice 0 is the most cranial)
-        and ``subjects`` the subject index of each slice.  Every slice contains pancreas.
+        ``Splits``; each split's ``images`` are (N, size, size, 1) float32, its ``masks``
+        (N, size, size, 1) float32 in {0, 1} for one organ, one-hot (N, size, size, K)
+        float32 for a tuple (K = 1 + its length, channel 0 the background; the
+        channels sum to 1 at every pixel); ``class_names`` name the channels, e.g.
+        ("pancreas",) or ("background", "liver", "spleen").  ``names`` are
+        ``s<subject:03d>_z<slice:03d>`` (slice 0 is the most cranial of the subject's
+        stack; a slice that shows none of the organs is left out, so its number is
+        skipped) and ``subjects`` the subject index of each slice.  Every slice
+        shows the organ (for a tuple: at least one of them).
     """
+    organs = organ_tuple(organ)
+    names_of_channels = class_names(organs)
     size = _check_int("size", size, 16)
     n_subjects = _check_int("n_subjects", n_subjects, 3)
     lo, hi = _slice_range(slices_per_subject)
@@ -69,19 +85,25 @@ def make_phantom(n_subjects=82, size=256, seed=0, slices_per_subject=(12, 24),
         for s in subjects:
             rng = numpy.random.default_rng(seeds[s])
             n_slices = int(rng.integers(lo, hi + 1))
-            levels, mask = render_subject(rng, n_slices, size)
-            images.append(levels)
-            masks.append(mask)
-            names += [f"s{s:03d}_z{k:03d}" for k in range(n_slices)]
-            owners += [s] * n_slices
+            levels, classes = render_subject(rng, n_slices, size, organs)
+            shown = numpy.flatnonzero(classes.reshape(n_slices, -1).any(axis=1))
+            images.append(levels[shown])
+            masks.append(classes[shown])
+            names += [f"s{s:03d}_z{k:03d}" for k in shown]
+            owners += [s] * len(shown)
         images = numpy.concatenate(images).astype(numpy.float32)[..., None] / numpy.float32(255)
-        masks = numpy.concatenate(masks).astype(numpy.float32)[..., None]
-        splits.append(Split(images, masks, names, owners))
+        masks = masks_from_classes(numpy.concatenate(masks), len(names_of_channels))
+        splits.append(Split(images, masks, names, owners, names_of_channels))
     return Splits(*splits)
 
 
-def render_subject(rng, n_slices, size):
-    """One subject's run of slices: (uint8 levels, bool masks), each (n_slices, size, size)."""
+def render_subject(rng, n_slices, size, organs=("pancreas",)):
+    """One subject's run of slices over ``organs``: (uint8 levels, uint8 class maps), each (n_slices, size, size).
+
+    The slices are spread evenly over the heights where the subject shows the
+    organs (``organs.extent``); a class map is 0 for background and k where the
+    slice shows the k-th organ (``organs.class_map``).
+    """
     subject = an.Subject(rng)
     hu_table = numpy.array([rng.normal(*TISSUE_HU[label]) for label in range(an.N_LABELS)],
                            dtype=numpy.float32)
@@ -90,12 +112,13 @@ def render_subject(rng, n_slices, size):
     noise_hu = rng.uniform(10, 24)
     grain = 0.8 * size / 256
 
-    heights = (numpy.arange(n_slices) + 0.5) / n_slices * subject.height
+    z0, z1 = extent(subject, organs)
+    heights = z0 + (numpy.arange(n_slices) + 0.5) / n_slices * (z1 - z0)
     labels = numpy.stack([subject.labels(z, size) for z in heights])
-    masks = labels == an.PANCREAS
+    pancreas = labels == an.PANCREAS
     hu = hu_table[labels]
     for k, z in enumerate(heights):
-        rows, cols = numpy.nonzero(masks[k])
+        rows, cols = numpy.nonzero(pancreas[k])
         fat = subject.pancreas_fat(rows, cols, z, size)
         hu[k, rows, cols] += fat * (hu_table[an.FAT] - hu_table[an.PANCREAS])
     feces = labels == an.FECES
@@ -110,7 +133,7 @@ def render_subject(rng, n_slices, size):
     spectrum += numpy.fft.rfft2(noise) * (gaussian_transfer(shape, grain) * (noise_hu / noise_gain(shape, grain)))
     hu = numpy.fft.irfft2(spectrum, s=shape)
     levels = numpy.clip(numpy.rint((hu - (LEVEL - WINDOW / 2)) * (255 / WINDOW)), 0, 255)
-    return levels.astype(numpy.uint8), masks
+    return levels.astype(numpy.uint8), class_map(labels, organs)
 
 
 def _check_int(name, value, minimum):

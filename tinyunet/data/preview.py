@@ -1,4 +1,4 @@
-"""A contact sheet of slices with their pancreas masks in cyan, and the overlay the figures share.
+"""A contact sheet of slices with their masks outlined, and the overlay the figures share.
 
 For a person to look at the data (``python -m tinyunet data preview``): the
 slices are spread evenly over the split, so one sheet shows cranial and caudal
@@ -15,13 +15,17 @@ from PIL import Image, ImageDraw
 from .intensity import to_levels
 
 CYAN = (0, 255, 255)   # the article's mask colour
+# one colour per foreground class of one-hot masks (class k has the (k - 1)-th, cycling)
+CLASS_COLOURS = {"cyan": CYAN, "red": (255, 60, 60), "yellow": (255, 220, 0), "green": (60, 220, 60),
+                 "magenta": (255, 0, 255), "orange": (255, 140, 0)}
 
 
 def contact_sheet(split, columns=4, rows=3, tile=None, fill=False):
     """A Pillow RGB image of up to columns x rows slices of ``split``, masks outlined in cyan.
 
     ``tile`` is the side of a tile in pixels (default: the image size); ``fill``
-    tints the mask's inside as well as outlining it.
+    tints the mask's inside as well as outlining it.  One-hot masks of K >= 2
+    classes outline each foreground class in its own colour (``class_colour``).
     """
     if len(split) == 0:
         raise ValueError("contact_sheet: the split holds no slices")
@@ -35,10 +39,28 @@ def contact_sheet(split, columns=4, rows=3, tile=None, fill=False):
     draw = ImageDraw.Draw(sheet)
     for n, i in enumerate(picks):
         x, y = (n % columns) * side, (n // columns) * (side + label_h)
-        tile_rgb = overlay(split.images[i, ..., 0], split.masks[i, ..., 0], alpha=0.4 if fill else 0.0, edge=True)
+        tile_rgb = _tile(split.images[i, ..., 0], split.masks[i], alpha=0.4 if fill else 0.0)
         sheet.paste(Image.fromarray(tile_rgb).resize((side, side), Image.NEAREST), (x, y))
         draw.text((x + 3, y + side + 1), str(split.names[i]), fill=(255, 255, 255))
     return sheet
+
+
+def class_colour(k):
+    """(name, RGB) of the colour that marks foreground class k >= 1 of one-hot masks."""
+    return list(CLASS_COLOURS.items())[(k - 1) % len(CLASS_COLOURS)]
+
+
+def _tile(image, masks, alpha):
+    """One slice (H, W) with its masks (H, W, K): cyan for one class, ``class_colour(k)`` for class k."""
+    if masks.shape[-1] == 1:
+        return overlay(image, masks[..., 0], alpha=alpha, edge=True)
+    rgb = overlay(image, numpy.zeros(image.shape), alpha=0.0).astype(numpy.float64)
+    for k in range(1, masks.shape[-1]):
+        inside = masks[..., k] > 0.5
+        colour = numpy.array(class_colour(k)[1], dtype=numpy.float64)
+        rgb[inside] = (1 - alpha) * rgb[inside] + alpha * colour
+        rgb[outline(inside)] = colour
+    return numpy.rint(rgb).astype(numpy.uint8)
 
 
 def overlay(image, mask, alpha=0.45, scale=1, edge=False):

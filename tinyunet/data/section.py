@@ -44,8 +44,8 @@ def _upper_abdomen(c, subject, z, zf, in_cavity):
     spleen = subject.spleen
     g = spleen.taper(z)
     c.paint(c.ellipse(spleen.u, spleen.v, spleen.a * g, spleen.b * g, angle=spleen.angle), SPLEEN, where=in_cavity)
-    if z < subject.lungs:
-        g = 1 - z / subject.lungs
+    if 0 < subject.lungs and z < subject.lungs:   # full size above the pancreatic tail (z < 0)
+        g = min(1 - z / subject.lungs, 1)
         cx, cy, a, b = subject.cavity
         for side in (-1, 1):
             c.paint(c.ellipse(cx + side * 0.66 * a, cy + 0.75 * b, 0.2 * a * g, 0.12 * b * g, angle=side * 0.5),
@@ -77,7 +77,7 @@ def _liver(c, subject, z, zf, in_cavity):
     """Right lobe (narrowing and moving out as z goes down), left lobe, hepatic veins, gallbladder."""
     cx, cy, a, b = subject.cavity
     lv, shrink = subject.liver, subject.liver_shrink
-    k = 1 - shrink * zf
+    k = max(1 - shrink * zf, 0.3)   # the floor only binds far below the pancreas (zf > 1.5)
     c.paint(c.ellipse(cx - (lv.u + 0.12 * zf) * a, cy + lv.v * b, lv.a * a * k, lv.b * b * (1 - 0.4 * shrink * zf),
                       power=2.2), LIVER, where=in_cavity)
     q = subject.left_lobe
