@@ -36,5 +36,12 @@ print(f"Backend     {backend.xp.__name__} -> device '{backend.device}': {backend
 config = run.config
 print(f"\nConfiguration '{config.name}': {config.image_size} x {config.image_size} slices, "
       f"{config.n_subjects} subjects, {config.epochs} epochs, batch {config.batch_size}, "
-      f"Adam learning rate {config.learning_rate:g}, U-Net preset '{config.preset}'")
+      f"Adam learning rate {config.learning_rate:g}, U-Net preset '{config.preset}', organ "
+      f"{' + '.join(config.organ)}")
+changed = {flag: value for flag, value in config.experiment().items()
+           if value != lessons.resolve(config.name).experiment()[flag]}
+if changed:
+    print("Experiment flags: " + ", ".join(f"{lessons.flag_name(flag)} "
+                                           f"{' '.join(map(str, value)) if isinstance(value, list) else value}"
+                                           for flag, value in changed.items()))
 print(f"Everything this run writes goes to {run.folder}/")

@@ -1,6 +1,9 @@
 """Run every lesson in order, as the article runs the notebook's cells 1 to 6.
 
     python lessons/run_all.py --config tiny|cpu|gpu|auto --out DIR [--data DIR] [--overwrite | --resume]
+                              [--lr X] [--epochs N] [--batch-size N] [--preset NAME] [--filters N ...]
+                              [--normalization none|every|preset] [--upsampling transpose|nearest|bilinear]
+                              [--initializer NAME] [--organ NAME ...]
 
 ``auto`` (the default) is the article's configuration when a GPU answers and the
 laptop configuration otherwise.  The run folder (default ``runs/<config>/``) ends
@@ -12,8 +15,15 @@ that holds a run, it stops unless ``--overwrite`` is given, which removes only t
 files the lessons wrote there (listed in its ``.tinyunet-run.json``), or ``--resume``,
 which skips the lessons whose files are there and continues an interrupted training.
 A run that fails before writing anything of value removes what it wrote.
+
+The experiment flags (``--lr`` ... ``--organ``, see ``tinyunet.lessons.argument_parser``)
+go into the run folder's config.json before the first lesson starts, and every lesson
+reads them there.  With ``--resume`` the network and data flags must be the run's; the
+training flags (``--lr``, ``--epochs``, ``--batch-size``) go to lesson 5, e.g. to train on
+to more epochs.
 """
 
+import argparse
 import os
 import subprocess
 import sys
@@ -50,6 +60,15 @@ def choose_folder(args, config):
     return folder
 
 
+def training_flags(args):
+    """The training flags given to run_all, as lesson 5's command-line options."""
+    options = []
+    for flag in lessons.TRAINING_FLAGS:
+        if getattr(args, flag) is not None:
+            options += [lessons.flag_name(flag), str(getattr(args, flag))]
+    return options
+
+
 def run_lessons(folder, config, args, here):
     """Run the lessons into ``folder`` (skipping finished ones on --resume); the first failing exit status."""
     for script, outputs in LESSONS.items():
@@ -59,8 +78,8 @@ def run_lessons(folder, config, args, here):
         command = [sys.executable, os.path.join(here, script), "--out", folder, "--config", config.name]
         if args.data:
             command += ["--data", args.data]
-        if args.resume and script == "lesson5_train.py":
-            command.append("--resume")
+        if script == "lesson5_train.py":
+            command += training_flags(args) + (["--resume"] if args.resume else [])
         try:
             result = subprocess.run(command)
         except KeyboardInterrupt:
@@ -86,16 +105,21 @@ def main(argv=None):
                        help="continue an interrupted run in --out DIR: skip the lessons whose files are there")
     args = parser.parse_args(argv)
     saved = lessons.saved_config(args.out) if args.out and os.path.isdir(args.out) else None
-    config = lessons.resolve(args.config or saved or "auto")
+    config = lessons.resolve(args.config or (saved and saved["name"]) or "auto")
     folder = choose_folder(args, config)
     here = os.path.dirname(os.path.abspath(__file__))
+    try:
+        run = lessons.open_run(argparse.Namespace(**{**vars(args), "out": folder}), here, trains=args.resume)
+    except SystemExit:
+        lessons.release(folder)
+        raise
+    config = run.config
     print(f"Running the lessons with the '{config.name}' configuration into {folder}/", flush=True)
     started = time.perf_counter()
     status = run_lessons(folder, config, args, here)
     if status:
         return status
     seconds = time.perf_counter() - started
-    run = lessons.Run(folder, config, args, here)
     metrics = run.read_json("metrics.json")
     metrics["run_all_seconds"] = round(seconds, 1)
     run.write_json("metrics.json", metrics)

@@ -109,7 +109,7 @@ def import_problems(source, filename):
                 continue
             imported = importlib.import_module(module)
             for name in names:
-                if not hasattr(imported, name) and importlib.util.find_spec(f"{module}.{name}") is None:
+                if not hasattr(imported, name) and not _has_submodule(imported, name):
                     problems.append(f"line {node.lineno}: {module} has no {name}")
     if not used_tinyunet:
         problems.append("imports nothing from tinyunet")
@@ -124,9 +124,14 @@ def test_lessons_import_only_the_public_package_and_the_standard_library():
             assert import_problems(source.read(), script) == [], script
 
 
+def _has_submodule(package, name):
+    """Whether ``name`` is a module inside ``package`` (a plain module has none)."""
+    return hasattr(package, "__path__") and importlib.util.find_spec(f"{package.__name__}.{name}") is not None
+
+
 def test_the_import_check_refuses_what_a_lesson_must_not_import():
     for line in ("from tinyunet.kernels import _cuda", "import tinyunet.kernels._cuda",
-                 "from tinyunet.models.unet import _backward", "from tests.helpers import to_numpy",
+                 "from tinyunet.models.model import _not_public", "from tests.helpers import to_numpy",
                  "import tools.compile_kernels", "from . import lesson1_setup", "from tinyunet import no_such_module",
                  "from tinyunet.layers import *"):
         assert import_problems(f"import tinyunet\n{line}\n", "bad_lesson.py"), line
@@ -329,3 +334,64 @@ def test_a_failed_data_run_leaves_nothing_that_blocks_its_out(tmp_path):
     (folder / "notes.txt").write_text("mine")
     failed = lesson("run_all.py", "--config", "tiny", "--out", folder, "--data", not_a_layout, check=False)
     assert failed.returncode != 0 and os.listdir(folder) == ["notes.txt"]
+
+
+EXPERIMENT = ["--lr", "0.003", "--epochs", "1", "--batch-size", "4", "--filters", "4", "8", "16", "32",
+              "--normalization", "every", "--upsampling", "bilinear", "--initializer", "he_uniform"]
+
+
+def test_experiment_flags_reach_every_lesson_and_are_recorded(tmp_path):
+    folder = tmp_path / "flags"
+    result = lesson("run_all.py", "--config", "tiny", "--out", folder, *EXPERIMENT)
+    assert "Epoch 1/1" in result.stdout and "Experiment flags: --lr 0.003" in result.stdout
+    config = json.loads((folder / "config.json").read_text())
+    assert (config["learning_rate"], config["epochs"], config["batch_size"]) == (0.003, 1, 4)
+    assert config["filters"] == [4, 8, 16, 32] and config["normalization"] == "every"
+    assert config["upsampling"] == "bilinear" and config["initializer"] == "he_uniform"
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["experiment"] == {"lr": 0.003, "epochs": 1, "batch_size": 4, "preset": "article",
+                                     "filters": [4, 8, 16, 32], "normalization": "every",
+                                     "upsampling": "bilinear", "initializer": "he_uniform", "organ": ["pancreas"]}
+    with numpy.load(folder / "best.npz") as weights:          # four levels: the network the flags asked for
+        levels = {name.split("_")[0] for name in weights.files if name.startswith("down")}
+    assert levels == {"down1", "down2", "down3", "down4"}
+
+    # a later lesson reads the flags from config.json, and refuses a network flag that differs
+    alone = lesson("lesson4_build_unet.py", "--out", folder)
+    assert "up1_upsampling" in alone.stdout or "UpSampling2D" in alone.stdout
+    refused = lesson("lesson4_build_unet.py", "--out", folder, "--normalization", "none", check=False)
+    assert refused.returncode and "--normalization every" in refused.stderr and "Traceback" not in refused.stderr
+    # lesson 5 may train again with other training flags; the run's config.json stays
+    lesson("lesson5_train.py", "--out", folder, "--overwrite", "--lr", "0.01", "--epochs", "2")
+    training = json.loads((folder / "training.json").read_text())
+    assert (training["learning_rate"], training["epochs"], training["batch_size"]) == (0.01, 2, 4)
+    assert json.loads((folder / "config.json").read_text()) == config
+
+
+def test_flags_that_make_no_network_are_refused_before_a_folder_is_made(tmp_path):
+    for flags, message in ((["--filters", "8", "16", "32", "64", "128", "256"], "divisible by 64"),
+                           (["--initializer", "he_wrong"], "glorot_uniform"),
+                           (["--organ", "liver", "liver"], "names an organ twice"),
+                           (["--lr", "0"], "must be positive")):
+        folder = tmp_path / "refused"
+        result = lesson("run_all.py", "--config", "tiny", "--out", folder, *flags, check=False)
+        assert result.returncode and message in result.stderr, (flags, result.stderr)
+        assert "Traceback" not in result.stderr and not folder.exists()
+
+
+def test_three_organs_train_a_three_class_model_end_to_end(tmp_path):
+    folder = tmp_path / "organs"
+    result = lesson("run_all.py", "--config", "tiny", "--out", folder, "--organ", "liver", "spleen", "pancreas")
+    assert "softmax over 4 classes" in result.stdout and "liver covers" in result.stdout
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert metrics["class_names"] == ["background", "liver", "spleen", "pancreas"]
+    organs = [metrics[f"test_dice_global_{name}"] for name in ("liver", "spleen", "pancreas")]
+    assert all(0.0 <= dice <= 1.0 for dice in organs)
+    assert metrics["test_dice_global"] == pytest.approx(numpy.mean(organs))
+    assert 0.0 <= metrics["threshold_baseline_dice_liver"] <= 1.0
+    assert metrics["experiment"]["organ"] == ["liver", "spleen", "pancreas"]
+    with numpy.load(folder / "data.npz") as data:
+        assert data["test_masks"].shape[-1] == 4
+    with numpy.load(folder / "best.npz") as weights:
+        assert weights["output/kernel"].shape[-1] == 4
+    assert Image.open(folder / "figure4_predictions.png").format == "PNG"

@@ -222,6 +222,35 @@ def test_figure4_labels_each_row_with_its_dice():
     assert perfect.size[1] > 2 * 256 and perfect.size[0] > 2 * 256    # panels enlarged to ~256 px
 
 
+
+def test_figure4_gives_each_class_its_colour_and_names_it_in_a_legend():
+    names = ("background", "liver", "pancreas")
+    labels = numpy.zeros((2, 32, 32), int)
+    labels[:, 4:12, 6:26] = 1
+    labels[:, 18:26, 10:20] = 2
+    guessed = labels.copy()
+    guessed[1, 4:12, 6:16] = 2                       # the second prediction takes part of the liver for pancreas
+    masks = numpy.eye(3, dtype=numpy.float32)[labels]
+    predictions = 0.1 + 0.7 * numpy.eye(3, dtype=numpy.float32)[guessed]     # softmax-like, argmax = guessed
+    images = numpy.full((2, 32, 32, 1), 0.4, numpy.float32)
+    image = plots.figure4_predictions(images, masks, predictions, class_names=names)
+    colours = plots.class_colours(names)
+    assert colours == [(255, 140, 0), plots.CYAN]     # the pancreas keeps the article's cyan
+    array = pixels(image)
+    level = round(0.4 * 255)
+    for row, kind, (x, y), scale in image.info["panels"]:
+        drawn = (labels if kind == "truth" else guessed)[row].repeat(scale, 0).repeat(scale, 1)
+        crop = array[y:y + drawn.shape[0], x:x + drawn.shape[1]]
+        assert (crop[drawn == 0] == level).all()
+        for k, colour in enumerate(colours, start=1):
+            blended = numpy.rint(0.55 * level + 0.45 * numpy.array(colour)).astype(int)
+            assert (crop[drawn == k] == blended).all(), (row, kind, k)
+    above = array[:image.info["panels"][0][2][1]]     # the legend sits between the title and the panels
+    for colour in colours:
+        assert where_colour(above, colour).sum() > 100
+    with pytest.raises(ValueError, match="class_names"):
+        plots.figure4_predictions(images, masks, predictions, class_names=("background", "liver"))
+
 # ----------------------------------------------------------------------------- saving
 
 def test_save_is_atomic_and_touches_nothing_else(tmp_path):

@@ -7,6 +7,7 @@ shaped like ``y_pred``.  Nothing flows back to ``y_true``: it is the target.
 
     dice_coefficient   D = (2 * sum(y * p) + s) / (sum(y) + sum(p) + s)    s = smooth = 1e-7
     DiceLoss           L = 1 - D                                  (the notebook's Cell 3)
+                       K >= 2 classes: L = 1 - mean over k = 1..K-1 of D_k   (channel 0: background)
     BinaryCrossentropy L = -mean(y * log(q) + (1 - y) * log(1 - q)),  q = clip(p, eps, 1 - eps)
 
 The sums run over the whole batch tensor at once (batch-global, as the
@@ -61,6 +62,18 @@ class DiceLoss:
     Shapes:    y_true, y_pred any equal shape (N, H, W, 1 for the U-Net) -> L a 0-d array
     Keras:     the notebook's ``dice_coef_loss`` (``1 - dice_coef``)
 
+    K classes: for one-hot masks (N, H, W, K), K >= 2, with the background in channel 0
+    (a softmax output), each foreground channel k = 1..K-1 has its own batch-global
+    D_k (the sums above over that channel only), and
+
+               L = 1 - (1 / (K - 1)) sum_{k>=1} D_k
+               dL/dp_ik = (D_k - 2 y_ik) / ((K - 1) (U_k + s))   for k >= 1,   0 for k = 0
+
+    The background is left out because it covers most of every slice: its Dice
+    is near 1 whatever the network does, and averaging it in would hide the
+    organs' errors.  (Its probability still learns: the softmax ties it to the
+    other channels.)  Any input of rank 4 with two or more channels is read this way.
+
     Example:
         >>> loss = DiceLoss()
         >>> value = loss.forward(masks, probabilities)    # 0-d array; float(value) to print
@@ -74,14 +87,24 @@ class DiceLoss:
     def forward(self, y_true, y_pred):
         xp, y_true, y_pred = _as_pair("DiceLoss", y_true, y_pred)
         self.y_true = y_true
-        self.denominator = y_true.sum() + y_pred.sum() + self.smooth
-        self.dice = (2 * (y_true * y_pred).sum() + self.smooth) / self.denominator
-        return xp.asarray(1 - self.dice)
+        self.classes = y_pred.shape[-1] if y_pred.ndim == 4 and y_pred.shape[-1] >= 2 else 1
+        if self.classes == 1:
+            self.denominator = y_true.sum() + y_pred.sum() + self.smooth
+            self.dice = (2 * (y_true * y_pred).sum() + self.smooth) / self.denominator
+            return xp.asarray(1 - self.dice)
+        # one D_k per channel: sums over N, H and W, channel by channel
+        self.denominator = y_true.sum(axis=(0, 1, 2)) + y_pred.sum(axis=(0, 1, 2)) + self.smooth
+        self.dice = (2 * (y_true * y_pred).sum(axis=(0, 1, 2)) + self.smooth) / self.denominator
+        return xp.asarray(1 - self.dice[1:].mean())
 
     def backward(self):
         if self.y_true is None:
             raise RuntimeError("DiceLoss: backward called before forward")
-        return (self.dice - 2 * self.y_true) / self.denominator
+        if self.classes == 1:
+            return (self.dice - 2 * self.y_true) / self.denominator
+        weight = 1 / ((self.classes - 1) * self.denominator)
+        weight[0] = 0                               # the background is not in the loss
+        return (self.dice - 2 * self.y_true) * weight
 
 
 class BinaryCrossentropy:

@@ -2,8 +2,9 @@
 
 Images that are 8-bit grey levels / 255 (the phantom's and the notebook's PNGs) are stored
 as their uint8 levels (``to_levels``) and read back exactly (``from_levels``); other images
-are stored as float32.  Masks are stored as uint8 0 / 1, names and subjects as strings,
-and ``source`` says where the data came from ("phantom" or "folders:<dir>").
+are stored as float32.  Masks (N, H, W, K) are stored as uint8 0 / 1, names, subjects and
+the K ``class_names`` as strings, and ``source`` says where the data came from ("phantom" or
+"folders:<dir>").
 """
 
 import numpy
@@ -25,6 +26,7 @@ def save_data(run, splits, source):
         arrays[f"{name}_masks"] = (split.masks > 0.5).astype(numpy.uint8)
         arrays[f"{name}_names"] = numpy.array(split.names, dtype=str)
         arrays[f"{name}_subjects"] = numpy.array([str(s) for s in split.subjects or []], dtype=str)
+    arrays["class_names"] = numpy.array(splits.class_names, dtype=str)
     arrays["source"] = numpy.array(source)
     atomic_write(run.output(FILE), lambda file: numpy.savez(file, **arrays))
 
@@ -33,6 +35,8 @@ def load_data(run):
     """(splits, source) from ``data.npz``, running lesson 2 first when it is missing."""
     run.require(FILE, "lesson2_load_data.py")
     with numpy.load(run.path(FILE), allow_pickle=False) as data:
+        # a data.npz of one class from before class names were kept: Split's default names it
+        class_names = tuple(str(c) for c in data["class_names"]) if "class_names" in data.files else None
         parts = {}
         for name in SPLIT_NAMES:
             images = data[f"{name}_images"]
@@ -40,7 +44,7 @@ def load_data(run):
                 images = from_levels(images)
             subjects = [str(s) for s in data[f"{name}_subjects"]] or None
             parts[name] = Split(images, data[f"{name}_masks"].astype(numpy.float32),
-                                [str(n) for n in data[f"{name}_names"]], subjects)
+                                [str(n) for n in data[f"{name}_names"]], subjects, class_names)
         source = str(data["source"])
     if run.args.data and source != f"folders:{run.args.data}":
         raise SystemExit(f"{run.path(FILE)} holds data from {source}, not {run.args.data}: "

@@ -1,7 +1,11 @@
 """A model's weights, and the state ``fit`` resumes from, as .npz files (no pickles).
 
 Weights file: one array per weight, named "<layer name>/<param>" as in ``model.params``,
-plus ``__tinyunet__``: a JSON string with the format, the preset and the dtype.
+plus ``__tinyunet__``: a JSON string with the format, the model's class ("UNet" or
+"Sequential"), its ``config`` (from which ``load_model`` rebuilds it), its architecture
+(the config less what does not change the network: seed, dtype, input size,
+initializers) and the dtype.  A file of tinyunet 0.1 records only the U-Net's preset,
+which stands for that preset's architecture.
 
 Resume file ('<checkpoint>.resume.npz', beside the best weights): the weights under
 "weights/<name>", the optimizer's arrays under "optimizer/<key>/...", and in the JSON the
@@ -12,8 +16,8 @@ the optimizer's hyper-parameters, and a fingerprint of the training and validati
 
 Both are written to a temporary file beside the target and renamed over it only once
 complete, so an interrupted save never destroys the previous file.  Loading reads and
-checks everything first (readable file, format, preset, the same names, the same shapes,
-finite values) and only then copies into the model's live arrays: all or nothing.
+checks everything first (readable file, format, the same architecture, the same names,
+the same shapes, finite values) and only then copies into the model's live arrays: all or nothing.
 """
 
 import hashlib
@@ -25,6 +29,7 @@ import numpy
 
 from .. import backend
 from ..fileio import atomic_write
+from . import presets
 from .history import History
 
 FORMAT = "tinyunet-weights"
@@ -73,15 +78,49 @@ def read_arrays(path, expected_format):
 # ----------------------------------------------------------------- weights
 
 def save_weights(model, path):
-    """Write ``model.params`` and the preset to ``path`` (.npz), atomically."""
-    meta = {"format": FORMAT, "version": 1, "preset": model.preset, "dtype": str(model.dtype)}
+    """Write ``model.params``, its class, config and architecture to ``path`` (.npz), atomically.
+
+    A model whose config cannot be written (a callable initializer of the user's own)
+    is saved with ``config`` None and the reason: its weights still load into a model
+    built by hand, but ``load_model`` cannot rebuild it.
+    """
+    meta = {"format": FORMAT, "version": 2, **_description(model), "dtype": str(model.dtype)}
+    try:
+        meta["config"] = model.config
+    except ValueError as error:
+        meta["config"], meta["no_config"] = None, str(error)
     save_arrays(path, model.params, meta)
 
 
-def check_weights(model, arrays, preset, path):
-    """Raise ValueError naming the first difference between a file's weights and the model's."""
-    if preset != model.preset:
-        raise ValueError(f"{path}: weights of preset {preset!r} cannot be loaded into a {model.preset!r} model")
+def _description(model):
+    return {"model": type(model).__name__, "architecture": model.architecture_summary()}
+
+
+def file_description(meta):
+    """{"model", "architecture"} of a file's metadata; a 0.1 file's preset stands for its U-Net."""
+    if "architecture" in meta:
+        return {"model": meta.get("model"), "architecture": meta["architecture"]}
+    preset = meta.get("preset")
+    if preset not in presets.PRESETS:
+        raise ValueError(f"records neither an architecture nor a known preset (preset {preset!r})")
+    return {"model": "UNet", "architecture": presets.architecture(preset, presets.resolve(preset))}
+
+
+def check_weights(model, arrays, meta, path):
+    """Raise ValueError naming the first difference between a file's network and weights and the model's."""
+    try:
+        saved = file_description(meta)
+    except ValueError as error:
+        raise ValueError(f"{path}: {error}") from None
+    mine = _description(model)
+    if saved["model"] != mine["model"]:
+        raise ValueError(f"{path}: holds the weights of a {saved['model']}, not of a {mine['model']}")
+    keys = list(mine["architecture"]) + [k for k in saved["architecture"] if k not in mine["architecture"]]
+    for key in keys:                                   # the preset first: it explains the rest
+        theirs, ours = saved["architecture"].get(key), mine["architecture"].get(key)
+        if theirs != ours:
+            raise ValueError(f"{path}: weights of a {saved['model']} with {key} {theirs!r} cannot be loaded into "
+                             f"one with {key} {ours!r}")
     params = model.params
     for name, value in params.items():
         if name not in arrays:
@@ -105,7 +144,7 @@ def assign_weights(model, arrays):
 def load_weights(model, path):
     """Read ``path`` into the model; nothing is written unless every weight matches."""
     arrays, meta = read_arrays(path, FORMAT)
-    check_weights(model, arrays, meta.get("preset"), path)
+    check_weights(model, arrays, meta, path)
     assign_weights(model, arrays)
 
 
@@ -149,7 +188,7 @@ def save_resume_state(path, model, optimizer, history, epoch, best, run):
     for name, value in model.params.items():
         arrays[f"weights/{name}"] = backend.asnumpy(value)
     _flatten("optimizer", optimizer.state_dict(), arrays, scalars)
-    meta = {"format": RESUME_FORMAT, "preset": model.preset, "epoch": epoch, "best": best,
+    meta = {"format": RESUME_FORMAT, **_description(model), "epoch": epoch, "best": best,
             "history": history.to_dict(), "optimizer_scalars": scalars, "run": run}
     save_arrays(path, arrays, meta)
 
@@ -198,7 +237,7 @@ def load_resume_state(path, model, optimizer, run):
     arrays, meta = read_arrays(path, RESUME_FORMAT)
     _check_same_run(path, meta.get("run"), run)
     model_arrays = {k[len("weights/"):]: v for k, v in arrays.items() if k.startswith("weights/")}
-    check_weights(model, model_arrays, meta["preset"], path)
+    check_weights(model, model_arrays, meta, path)
     optimizer_state = _unflatten("optimizer", arrays, meta["optimizer_scalars"])
     assign_weights(model, model_arrays)
     optimizer.load_state_dict(optimizer_state)

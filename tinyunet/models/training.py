@@ -62,8 +62,12 @@ def evaluate_losses(model, x, y, batch_size):
     return mean_loss, 1 - mean_loss
 
 
-def evaluate(model, x, y, batch_size=16, threshold=0.5):
-    """Dice loss and coefficient (means over batches), and the thresholded Dice global and per image."""
+def evaluate(model, x, y, batch_size=16, threshold=0.5, class_names=None):
+    """Dice loss and coefficient (means over batches), and the thresholded Dice global and per image.
+
+    K >= 2 classes: dice_global and dice_per_image are the means over the foreground
+    classes (each pixel's class the argmax), and ``dice_global_<name>`` each class's.
+    """
     batch_size = positive_int(batch_size, "batch_size", "evaluate")
     xd = model.check_images(x, "evaluate")
     yd = model.check_masks(y, xd.shape, "evaluate")
@@ -71,9 +75,13 @@ def evaluate(model, x, y, batch_size=16, threshold=0.5):
         raise ValueError("evaluate: no images (0 samples) to evaluate")
     loss, dice = evaluate_losses(model, xd, yd, batch_size)
     p = model.predict(xd, batch_size=batch_size)
-    return {"loss": float(loss), "dice_coeff": float(dice),
-            "dice_global": dice_score(yd, p, threshold, "global"),
-            "dice_per_image": dice_score(yd, p, threshold, "per_image")}
+    logs = {"loss": float(loss), "dice_coeff": float(dice)}
+    pooled, each = (dice_score(yd, p, threshold, reduce, class_names) for reduce in ("global", "per_image"))
+    if not isinstance(pooled, dict):
+        return {**logs, "dice_global": pooled, "dice_per_image": each}
+    logs.update(dice_global=pooled.pop("mean"), dice_per_image=each.pop("mean"))
+    logs.update({f"dice_global_{name}": value for name, value in pooled.items()})
+    return logs
 
 
 def _check_data(model, x, y, validation_data):
@@ -83,7 +91,8 @@ def _check_data(model, x, y, validation_data):
     if xd.shape[0] == 0:
         raise ValueError(f"fit: the training set is empty (images of shape {tuple(xd.shape)}): "
                          "give at least one image and its mask")
-    if not bool(yd.any()):
+    foreground = yd if yd.shape[-1] == 1 else yd[..., 1:]      # K classes: channel 0 is the background
+    if not bool(foreground.any()):
         warnings.warn(f"fit: every mask is empty: check the mask encoding (all {xd.shape[0]} training masks "
                       "are 0 everywhere, so the model can only learn to find nothing)", UserWarning, stacklevel=4)
     if validation_data is None:
@@ -207,7 +216,8 @@ def fit(model, x, y, validation_data=None, epochs=15, batch_size=16, optimizer=N
     """Train ``model`` on images x and masks y with the Dice loss.
 
     Args:
-        x, y: images (N, H, W, C) and masks (N, H, W, 1), NumPy or CuPy, float in [0, 1].
+        x, y: images (N, H, W, C) and masks (N, H, W, 1), NumPy or CuPy, float in [0, 1];
+            for a model of K >= 2 classes one-hot masks (N, H, W, K), the background first.
         validation_data: (x_val, y_val), evaluated after every epoch.
         epochs, batch_size: as Keras; the last batch of an epoch may be smaller.
         optimizer: defaults to Adam(learning_rate=1e-4), the lesson's setting.

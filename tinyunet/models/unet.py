@@ -9,7 +9,10 @@ the article's Figure 2).
 
 Presets (presets.py): "article", the article's five levels with transposed convolutions
 on the way up, 600,761 parameters at 256 x 256 x 1; "notebook", the notebook's Cell 4,
-four levels, a bottleneck and UpSampling2D + convolution on the way up.
+four levels, a bottleneck and UpSampling2D + convolution on the way up.  Every experiment
+the article invites is one argument: ``filters`` (and so the number of levels),
+``kernel_sizes``, ``normalization``, ``upsampling``, ``kernel_initializer``,
+``bottleneck_filters`` and ``classes``; ``model.config`` rebuilds the same network.
 
 The backward pass is written out below (``backward``): the gradient runs back
 through the output convolution, then up level by up level, where
@@ -22,49 +25,70 @@ Example:
     >>> model.summary()
     >>> history = model.fit(x_train, y_train, validation_data=(x_val, y_val), epochs=15)
     >>> probabilities = model.predict(x_test)
+    >>> UNet("article", filters=[8, 16, 32, 64], normalization="none", upsampling="bilinear")
+    >>> UNet("article", classes=4)          # background + liver, spleen, pancreas: softmax
 """
+
+import numbers
 
 import numpy
 
-from .. import backend
-from ..layers import Conv2D
-from ..layers.base import check_real
-from . import checkpoint, training
-from .presets import PRESETS, DownLevel, UpLevel
+from ..layers.conv import initializer_name
+from .model import Model, backward_layers, run_layers
+from .presets import DownLevel, UpLevel, architecture, build_layers, resolve
 
 __all__ = ["UNet", "DownLevel", "UpLevel"]
 
 
-class UNet:
-    """The article's U-Net (``preset="article"``) or the notebook's (``preset="notebook"``).
+class UNet(Model):
+    """The article's U-Net (``preset="article"``) or the notebook's (``preset="notebook"``), or a variant.
 
     Args:
-        preset: "article" (default) or "notebook".
+        preset: "article" (default) or "notebook": the values every None below takes.
         input_shape: (H, W, C) of one image; H and W must be divisible by 2 ** levels
             (32 for "article", 16 for "notebook"). Other sizes divisible the same way
             can be used later: the network is fully convolutional.
         seed: seeds every layer's initialiser (same seed, same weights).
         dtype: "float32" (training) or "float64" (gradient checks).
+        filters: filters per level, e.g. [8, 16, 32, 64]; its length is the number of
+            levels (2 to 6).  "Having fewer filters ... too many will waste memory and
+            may also result in overfitting" (the article).
+        kernel_sizes: the down path's kernel sizes, an int or one per level (default 5
+            at level 1, 3 below); the up path's convolutions stay 3 x 3.
+        normalization: "preset", "none", "every", or the levels to normalise on each
+            path, {"down": [1, 3], "up": [4, 2]} (or a pair of lists).  A normalised
+            level uses a linear convolution followed by LayerNormalization, the others
+            a ReLU convolution.
+        upsampling: "transpose" (Conv2DTranspose 2 x 2, stride 2), or "nearest" /
+            "bilinear" (UpSampling2D, then a 2 x 2 convolution, as the notebook).
+        kernel_initializer: a Keras name (tinyunet.initializers) or a callable, for every
+            convolution but the output one (which keeps glorot_uniform).
+        bottleneck_filters: 0 for none, else a 3 x 3 ReLU convolution below the U.
+        classes: 1 gives one sigmoid channel (masks (N, H, W, 1)); K >= 2 gives K softmax
+            channels for one-hot masks (N, H, W, K), the background first.
 
     Attributes:
         layers: every layer in the order ``forward`` runs them.
+        down, bottleneck, up, output: the U's levels (``DownLevel``, ``UpLevel``) and layers.
         params / grads: flat dicts "<layer name>/<param>" -> the live arrays.
+        config: the arguments as a JSON-able dict: ``UNet(**model.config)`` is this network.
     """
 
-    def __init__(self, preset="article", input_shape=(256, 256, 1), seed=0, dtype="float32"):
-        if preset not in PRESETS:
-            raise ValueError(f"UNet: preset must be one of {tuple(PRESETS)}, not {preset!r}")
+    def __init__(self, preset="article", input_shape=(256, 256, 1), seed=0, dtype="float32", *, filters=None,
+                 kernel_sizes=None, normalization=None, upsampling=None, kernel_initializer=None,
+                 bottleneck_filters=None, classes=1):
+        self.architecture = resolve(preset, filters, kernel_sizes, normalization, upsampling, kernel_initializer,
+                                    bottleneck_filters, classes)
         input_shape = tuple(int(d) for d in input_shape)
         if len(input_shape) != 3:
             raise ValueError(f"UNet: input_shape is (height, width, channels), got {input_shape}")
         if input_shape[2] < 1:
             raise ValueError(f"UNet: input_shape {input_shape}: channels must be at least 1, got {input_shape[2]}")
         self.preset, self.seed, self.dtype = preset, seed, numpy.dtype(dtype)
+        self.kind = f"unet_{preset}"
         seeds = iter(numpy.random.SeedSequence(seed).spawn(64))
         generators = (numpy.random.default_rng(s) for s in seeds)
-        self.down, self.bottleneck, self.up = PRESETS[preset](generators)
-        self.output = Conv2D(1, 1, activation="sigmoid", kernel_initializer="glorot_uniform",
-                             name="output" if preset == "article" else "conv10", seed=next(generators))
+        self.down, self.bottleneck, self.up, self.output = build_layers(preset, self.architecture, generators)
         self.levels = len(self.down)
         self.layers = []
         for level in self.down:
@@ -73,12 +97,27 @@ class UNet:
         for level in self.up:
             self.layers += level.up + [level.concat] + level.conv
         self.layers.append(self.output)
-        names = [layer.name for layer in self.layers]
-        if len(set(names)) != len(names):
-            raise RuntimeError(f"UNet: duplicate layer names in {names}")
         self.input_shape = input_shape
         self.check_input_size(input_shape[0], input_shape[1])
         self.shapes = self._build((1,) + input_shape)
+
+    @property
+    def config(self):
+        """The constructor's arguments, JSON-able: ``UNet(**model.config)`` builds this network.
+
+        A callable ``kernel_initializer`` that is not one of tinyunet.initializers has no name
+        a file can hold: asking for the config is then a ValueError naming it.
+        """
+        initializer = self.architecture["kernel_initializer"]
+        if callable(initializer):
+            initializer = initializer_name(initializer, "UNet", "kernel_initializer")
+        seed = int(self.seed) if isinstance(self.seed, numbers.Integral) else None
+        return {"preset": self.preset, "input_shape": list(self.input_shape), "seed": seed,
+                "dtype": str(self.dtype), **self.architecture, "kernel_initializer": initializer}
+
+    def architecture_summary(self):
+        """The configuration less seed, dtype, input size and initializer: what weights files compare."""
+        return architecture(self.preset, self.architecture)
 
     # ----------------------------------------------------------------- construction
 
@@ -116,50 +155,36 @@ class UNet:
                 low = max(factor, n - n % factor)
                 return f"{low}" if low >= n else f"{low} or {low + factor}"
             raise ValueError(
-                f"UNet ({self.preset}): height and width must be multiples of {factor} "
+                f"UNet ({self.preset}, {self.levels} levels): height and width must be multiples of {factor} "
                 f"(the image is halved {self.levels} times); got {height} x {width}, "
                 f"try {near(height)} x {near(width)}")
+
+    def output_shape_for(self, x_shape):
+        """(N, H, W, classes) for images (N, H, W, C): one channel per class, or one for a sigmoid mask."""
+        return tuple(x_shape[:3]) + (self.output.filters,)
 
     def skip_sources(self):
         """{concatenate layer name: name of the layer whose output is its skip input}."""
         return {up.concat.name: down.block[-1].name for down, up in zip(reversed(self.down), self.up)}
 
-    @property
-    def params(self):
-        return {f"{layer.name}/{key}": value for layer in self.layers for key, value in layer.params.items()}
-
-    @property
-    def grads(self):
-        return {f"{layer.name}/{key}": value for layer in self.layers for key, value in layer.grads.items()}
-
-    def count_params(self):
-        return sum(layer.count_params() for layer in self.layers)
-
     # ----------------------------------------------------------------- forward and backward
 
-    def forward(self, x, check=True):
-        """Probabilities (N, H, W, 1) for images x (N, H, W, C).
-
-        With ``check`` (the default) the input's shape and values are validated
-        first: that reads one flag back from the GPU, so ``fit`` validates its
-        data once and calls ``forward(x, check=False)`` inside the loop.
-        """
-        if check:
-            x = self.check_images(x, "forward")
-        if x.shape[0] == 0:   # no images: no output pixels (the layers need at least one)
-            return backend.xp.zeros(tuple(x.shape[:3]) + (1,), dtype=self.dtype)
+    def _run(self, x, record):
+        """Probabilities (N, H, W, classes) for checked images x; every output kept in ``record`` (a dict)."""
         h = x
         skips = []
         for level in self.down:
-            h = _forward(level.block, h)
+            h = run_layers(level.block, h, record)
             skips.append(h)                         # the level's output goes to the skip ...
-            h = level.pool.forward(h)               # ... and down the contracting path
-        h = _forward(self.bottleneck, h)
+            h = run_layers([level.pool], h, record)  # ... and down the contracting path
+        h = run_layers(self.bottleneck, h, record)
         for level, skip in zip(self.up, reversed(skips)):
-            up = _forward(level.up, h)
+            up = run_layers(level.up, h, record)
             h = level.concat.forward([skip, up])    # skip first, as the notebook's concatenate([conv, up])
-            h = _forward(level.conv, h)
-        return self.output.forward(h)
+            if record is not None:
+                record[level.concat.name] = h
+            h = run_layers(level.conv, h, record)
+        return run_layers([self.output], h, record)
 
     def backward(self, dy, input_gradient=True):
         """dL/dx from dL/dy (the loss's gradient); fills every layer's ``grads``.
@@ -171,128 +196,25 @@ class UNet:
         dh = self.output.backward(dy)
         dskips = []                                 # filled shallowest level first
         for level in reversed(self.up):             # shallowest up level first: the reverse of forward
-            dh = _backward(level.conv, dh)
+            dh = backward_layers(level.conv, dh)
             dskip, dup = level.concat.backward(dh)  # split the gradient along the channels
             dskips.append(dskip)
-            dh = _backward(level.up, dup)
-        dh = _backward(self.bottleneck, dh)
+            dh = backward_layers(level.up, dup)
+        dh = backward_layers(self.bottleneck, dh)
         for level, dskip in zip(reversed(self.down), reversed(dskips)):   # deepest level first
             dh = level.pool.backward(dh)
             # the block's output fed both the pool and the skip: its gradient is the sum of both
             dh += dskip
             # the first level's first layer is the network's first convolution
-            dh = _backward(level.block, dh, input_gradient or level is not self.down[0])
+            dh = backward_layers(level.block, dh, input_gradient or level is not self.down[0])
         return dh
 
-    # ----------------------------------------------------------------- inputs
-
-    def check_images(self, x, what="input"):
-        """x as an array on the active device, or a ValueError naming the problem."""
-        shape = tuple(getattr(x, "shape", ()))
-        if len(shape) != 4:
-            raise ValueError(f"UNet.{what}: expects images of shape (N, H, W, C), got shape {shape}")
-        check_real(getattr(x, "dtype", None), f"UNet.{what}: images of shape {shape}")
-        if shape[-1] != self.input_shape[-1]:
-            raise ValueError(f"UNet.{what}: images have {shape[-1]} channels (shape {shape}); "
-                             f"the model was built for {self.input_shape[-1]}")
-        self.check_input_size(shape[1], shape[2])
-        x = backend.to_device(x, self.dtype)
-        if not bool(backend.xp.isfinite(x).all()):
-            raise ValueError(f"UNet.{what}: images of shape {shape} contain NaN or inf")
-        return x
-
-    def check_masks(self, y, x_shape, what="input"):
-        """y as an array on the active device: same N, H, W as the images, 1 channel, values in [0, 1]."""
-        shape = tuple(getattr(y, "shape", ()))
-        if len(shape) != 4 or shape[:3] != tuple(x_shape[:3]) or shape[3] != 1:
-            raise ValueError(f"UNet.{what}: masks must have shape {tuple(x_shape[:3]) + (1,)} to match "
-                             f"the images {tuple(x_shape)}, got {shape}")
-        check_real(getattr(y, "dtype", None), f"UNet.{what}: masks of shape {shape}")
-        y = backend.to_device(y, self.dtype)
-        xp = backend.xp
-        if not bool(xp.isfinite(y).all()) or bool((y < 0).any()) or bool((y > 1).any()):
-            raise ValueError(f"UNet.{what}: masks of shape {shape} must hold values in [0, 1]")
-        return y
-
-    # ----------------------------------------------------------------- using the model
-
-    def predict(self, x, batch_size=16):
-        """Probabilities for images x, computed ``batch_size`` images at a time.
-
-        The result is a NumPy array for NumPy input and stays on the GPU for CuPy input.
-        """
-        batch_size = training.positive_int(batch_size, "batch_size", "UNet.predict")
-        x_device = self.check_images(x, "predict")
-        outputs = [self.forward(x_device[i:i + batch_size], check=False)
-                   for i in range(0, max(x_device.shape[0], 1), batch_size)]   # 0 images: one empty batch
-        out = backend.xp.concatenate(outputs, axis=0)
-        return backend.asnumpy(out) if isinstance(x, numpy.ndarray) else out
-
-    def evaluate(self, x, y, batch_size=16, threshold=0.5):
-        """Dice loss and Dice coefficient (mean over batches, as Keras), and the Dice of the
-        masks thresholded at ``threshold``: over all pixels pooled (``dice_global``, the
-        notebook's figure) and the mean of one per image (``dice_per_image``, the article's)."""
-        return training.evaluate(self, x, y, batch_size=batch_size, threshold=threshold)
-
-    def fit(self, x, y, validation_data=None, epochs=15, batch_size=16, optimizer=None, shuffle=True,
-            seed=0, checkpoint=None, verbose=1, patience=None, resume=False):
-        """Train with Dice loss and Adam (learning rate 1e-4 unless ``optimizer`` is given).
-
-        See ``tinyunet.models.training.fit`` for every argument; returns a History.
-        """
-        return training.fit(self, x, y, validation_data=validation_data, epochs=epochs,
-                            batch_size=batch_size, optimizer=optimizer, shuffle=shuffle, seed=seed,
-                            checkpoint=checkpoint, verbose=verbose, patience=patience, resume=resume)
-
-    def save_weights(self, path):
-        """Write every weight to an .npz file (no pickles), atomically."""
-        checkpoint.save_weights(self, path)
-
-    def load_weights(self, path):
-        """Read weights written by ``save_weights``; a ValueError names the first mismatch,
-        and nothing is changed unless everything matches."""
-        checkpoint.load_weights(self, path)
-
-    def summary(self, print_fn=print):
-        """A Keras-like table: layer (type), output shape, parameters, connected to."""
+    def _summary_rows(self):
         skip_of = self.skip_sources()
-        rows, previous = [], "input"
-        rows.append(("input (Input)", (None,) + self.input_shape, 0, ""))
+        rows, previous = [("input (Input)", (None,) + self.input_shape, 0, "")], "input"
         for layer in self.layers:
-            shape = (None,) + tuple(self.shapes[layer.name][1:])
-            source = previous
-            if layer.name in skip_of:
-                source = f"{skip_of[layer.name]}, {previous}"
-            rows.append((f"{layer.name} ({type(layer).__name__})", shape, layer.count_params(), source))
+            source = f"{skip_of[layer.name]}, {previous}" if layer.name in skip_of else previous
+            rows.append((f"{layer.name} ({type(layer).__name__})", (None,) + tuple(self.shapes[layer.name][1:]),
+                         layer.count_params(), source))
             previous = layer.name
-        widths = [max(len(str(r[i])) for r in rows + [("Layer (type)", "Output Shape", "Param #", "Connected to")])
-                  for i in range(4)]
-        line = "  ".join(f"{{:<{w}}}" for w in widths)
-        rule = "=" * (sum(widths) + 6)
-        text = [f'Model: "unet_{self.preset}"', rule,
-                line.format("Layer (type)", "Output Shape", "Param #", "Connected to"), rule]
-        text += [line.format(name, str(shape), f"{count:,}", source) for name, shape, count, source in rows]
-        total = self.count_params()
-        text += [rule, f"Total params: {total:,}", f"Trainable params: {total:,}", "Non-trainable params: 0",
-                 "_" * (sum(widths) + 6)]
-        out = "\n".join(text)
-        if print_fn is not None:
-            print_fn(out)
-        return out
-
-
-def _forward(layers, h):
-    for layer in layers:
-        h = layer.forward(h)
-    return h
-
-
-def _backward(layers, dh, input_gradient=True):
-    """dL/dh back through layers, last first; input_gradient=False: the first layer (a
-    convolution) fills its grads and returns None instead of dL/dh."""
-    for k in reversed(range(len(layers))):
-        if k == 0 and not input_gradient:
-            return layers[0].backward(dh, input_gradient=False)
-        dh = layers[k].backward(dh)
-    return dh
-
+        return ("Layer (type)", "Output Shape", "Param #", "Connected to"), rows

@@ -1,4 +1,4 @@
-"""What every figure draws with: Pillow's font, centred text, arrows, the shared colours, atomic saving.
+"""What every figure draws with: Pillow's font, centred text, arrows, a legend, the shared colours, atomic saving.
 
 A figure function builds a PIL ``Image`` and ends with ``finish(image, path)``:
 given a path it writes the PNG atomically (a temporary file in the same folder,
@@ -55,3 +55,14 @@ def arrow(draw, start, end, fill=BLACK, width=2, head=9):
     left = (base[0] + head * 0.5 * math.sin(angle), base[1] - head * 0.5 * math.cos(angle))
     right = (base[0] - head * 0.5 * math.sin(angle), base[1] + head * 0.5 * math.cos(angle))
     draw.polygon([end, left, right], fill=fill)
+
+
+def legend(draw, xy, entries, typeface, box=14, spacing=22):
+    """One row of (colour, name) entries, a filled square before each name, centred on x, top at y."""
+    x, y = xy
+    widths = [box + 6 + text_width(draw, name, typeface) for _, name in entries]
+    left = x - (sum(widths) + spacing * (len(entries) - 1)) / 2
+    for (colour, name), width in zip(entries, widths):
+        draw.rectangle([left, y + 1, left + box, y + 1 + box], fill=colour, outline=BLACK)
+        draw.text((left + box + 6, y), name, font=typeface, fill=BLACK)
+        left += width + spacing

@@ -1,31 +1,83 @@
-"""Figure 4: one row per test image, ground truth beside the thresholded prediction, pancreas in cyan."""
+"""Figure 4: one row per test image, ground truth beside the thresholded prediction, pancreas in cyan.
+
+One class: masks and predictions (N, H, W, 1), the prediction binarised at
+``threshold``, the organ in the article's translucent cyan.  K >= 2 classes
+(one-hot masks with the background first, softmax predictions (N, H, W, K)): each
+pixel takes its most probable class, each organ has its own colour
+(``class_colours``), and a legend under the title names them.
+"""
 
 import numpy
 from PIL import Image, ImageDraw
 
 from .. import metrics
-from ..data.preview import overlay
-from .draw import WHITE, centred_text, finish, font
+from ..data.intensity import to_levels
+from ..data.preview import CYAN, overlay
+from .draw import WHITE, centred_text, finish, font, legend
+
+# the article shows the pancreas in cyan; the other organs of the phantom get colours far from it
+ORGAN_COLOURS = {"pancreas": CYAN, "liver": (255, 140, 0), "spleen": (230, 0, 230), "kidneys": (255, 230, 0)}
+SPARE_COLOURS = ((0, 200, 0), (255, 40, 40), (60, 90, 255), (150, 80, 0), (0, 130, 130), (130, 0, 200))
 
 
-def figure4_predictions(images, masks, predictions, threshold=0.5, names=None,
+def class_colours(class_names):
+    """One RGB colour per foreground class of ``class_names`` (channel 0, the background, has none)."""
+    spare = iter(SPARE_COLOURS * len(class_names))
+    return [ORGAN_COLOURS.get(name) or next(spare) for name in class_names[1:]]
+
+
+def label_overlay(image, labels, colours, alpha=0.45, scale=1):
+    """An RGB uint8 array: the gray ``image`` (H, W) with colours[k - 1] blended where ``labels`` == k.
+
+    Each class k >= 1 is blended as ``overlay`` blends the cyan: (1 - alpha) * level +
+    alpha * colour; label 0 (background) stays gray.  Shape (H * scale, W * scale, 3).
+    """
+    levels = to_levels(numpy.asarray(image).reshape(image.shape[:2]))
+    rgb = numpy.repeat(levels[..., None], 3, axis=2).astype(numpy.float64)
+    for k, colour in enumerate(colours, start=1):
+        inside = labels == k
+        rgb[inside] = (1 - alpha) * rgb[inside] + alpha * numpy.array(colour, dtype=numpy.float64)
+    rgb = numpy.rint(rgb).astype(numpy.uint8)
+    return rgb.repeat(scale, axis=0).repeat(scale, axis=1) if scale > 1 else rgb
+
+
+def figure4_predictions(images, masks, predictions, threshold=0.5, names=None, class_names=None,
                         title="Figure 4. Test images: ground truth (left) and prediction (right)",
                         panel=256, path=None):
-    """Figure 4: one row per test image, ground truth beside thresholded prediction.
+    """Figure 4: one row per test image, ground truth beside the prediction.
 
-    ``images``, ``masks``, ``predictions``: NHWC (or NHW) arrays; the predictions are
-    probabilities and are binarised at ``threshold``.  Each row is labelled with the Dice
-    of that image (``metrics.dice_per_image``).  Panels are enlarged by pixel repetition
-    to about ``panel`` pixels.  ``image.info["panels"]`` lists
-    (row, "truth" | "prediction", (x, y), scale) for each panel.
+    ``images``: NHWC (or NHW); ``masks`` and ``predictions`` (N, H, W, K) (or NHW for
+    K = 1).  K = 1: the predictions are probabilities binarised at ``threshold``, drawn
+    in cyan.  K >= 2: masks one-hot, predictions per-class probabilities, each pixel
+    drawn in the colour of its most probable class; ``class_names`` (default
+    "background", "class_1", ...) name the classes in a legend.  Each row is labelled
+    with the Dice of that image (``metrics.dice_per_image``; for K >= 2 the mean over the
+    organs of ``metrics.dice_score``).  Panels are enlarged by pixel repetition to about
+    ``panel`` pixels.  ``image.info["panels"]`` lists (row, "truth" | "prediction",
+    (x, y), scale) for each panel.
     """
     images, masks, predictions = (numpy.asarray(a) for a in (images, masks, predictions))
     n, h, w = images.shape[:3]
+    classes = masks.shape[-1] if masks.ndim == 4 else 1
     scale = max(1, round(panel / max(h, w)))
     ph, pw = h * scale, w * scale
     gap, left, top, label_h = 16, 16, 78, 24
-    binary = (predictions > threshold).astype(numpy.float32)
-    dices = metrics.dice_per_image(masks.reshape(n, h, w, -1), binary.reshape(n, h, w, -1))
+    if classes == 1:
+        binary = (predictions > threshold).astype(numpy.float32)
+        dices = metrics.dice_per_image(masks.reshape(n, h, w, -1), binary.reshape(n, h, w, -1))
+        drawn = [(overlay(images[i], masks[i], scale=scale), overlay(images[i], binary[i], scale=scale))
+                 for i in range(n)]
+    else:
+        class_names = tuple(class_names or ("background", *(f"class_{k}" for k in range(1, classes))))
+        if len(class_names) != classes:
+            raise ValueError(f"figure4_predictions: {len(class_names)} class_names {class_names} for "
+                             f"masks of {classes} channels")
+        colours = class_colours(class_names)
+        dices = [metrics.dice_score(masks[i:i + 1], predictions[i:i + 1], class_names=class_names)["mean"]
+                 for i in range(n)]
+        drawn = [tuple(label_overlay(images[i], labels.argmax(axis=-1), colours, scale=scale)
+                       for labels in (masks[i], predictions[i])) for i in range(n)]
+        top += 26
     title_font = font(17)
     width = max(left * 2 + 2 * pw + gap, int(title_font.getlength(title)) + 2 * left)
     left = (width - 2 * pw - gap) // 2
@@ -34,14 +86,17 @@ def figure4_predictions(images, masks, predictions, threshold=0.5, names=None,
     draw = ImageDraw.Draw(figure)
     centred_text(draw, (width / 2, 12), title, title_font)
     head = font(15)
+    if classes > 1:
+        legend(draw, (width / 2, 40), list(zip(colours, class_names[1:])), head)
+    kind = "prediction (> %g)" % threshold if classes == 1 else "prediction (most probable class)"
     centred_text(draw, (left + pw / 2, top - 26), "ground truth", head)
-    centred_text(draw, (left + pw + gap + pw / 2, top - 26), "prediction (> %g)" % threshold, head)
+    centred_text(draw, (left + pw + gap + pw / 2, top - 26), kind, head)
     panels = []
     for i in range(n):
         y = top + i * (ph + label_h + gap)
-        for j, (kind, mask) in enumerate((("truth", masks[i]), ("prediction", binary[i]))):
+        for j, kind in enumerate(("truth", "prediction")):
             x = left + j * (pw + gap)
-            figure.paste(Image.fromarray(overlay(images[i], mask, scale=scale)), (x, y))
+            figure.paste(Image.fromarray(drawn[i][j]), (x, y))
             panels.append((i, kind, (x, y), scale))
         name = f"{names[i]}: " if names is not None else f"image {i + 1}: "
         centred_text(draw, (width / 2, y + ph + 3), f"{name}Dice = {dices[i]:.2f}", head)
