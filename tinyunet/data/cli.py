@@ -5,6 +5,9 @@
     data check DIR [--mask-threshold 127]
     data preview [DIR] --out PNG [--split test] [--columns 4] [--rows 3]   (no DIR: a phantom)
     data bench [--subjects 82] [--seed 0] [--size 256]
+    data phantom --out DIR --nifti ...   the phantom's subjects as HU volumes (imagesTr/, labelsTr/)
+    data import-nifti SRC OUT ... / import-dicom DICOM_ROOT LABELS OUT ... / bench-import
+                                         real CT into this layout (import_cli.py)
 
 ``--organ`` picks the phantom's masks: pancreas (default), liver, spleen,
 kidneys, or several names for one-hot masks of one class each.  ``check``
@@ -20,8 +23,10 @@ import numpy
 
 from .baseline import threshold_baseline
 from .folders import export_folders, load_folders
+from .import_cli import add_import_commands
 from .organs import ORGANS
 from .phantom import make_phantom
+from .phantom_nifti import export_phantom_nifti
 from .preview import class_colour, contact_sheet
 from .splits import SPLIT_NAMES
 
@@ -36,6 +41,8 @@ def add_commands(subparsers):
     _phantom_options(p)
     p.add_argument("--overwrite", action="store_true",
                    help="replace a previous tinyunet export in --out (never other files)")
+    p.add_argument("--nifti", action="store_true",
+                   help="write the subjects as NIfTI volumes in HU (Decathlon layout) instead of slices")
     p.set_defaults(run=_phantom)
 
     p = commands.add_parser("check", help="load a data folder and report on it")
@@ -56,6 +63,7 @@ def add_commands(subparsers):
     p = commands.add_parser("bench", help="time the phantom and report its threshold baseline")
     _phantom_options(p)
     p.set_defaults(run=_bench)
+    add_import_commands(commands)
 
 
 def _phantom_options(parser, subjects=82):
@@ -89,6 +97,8 @@ def _baseline_line(b):
 
 
 def _phantom(args):
+    if args.nifti:
+        return _phantom_nifti(args)
     start = time.perf_counter()
     try:
         splits = _make(args)
@@ -101,6 +111,24 @@ def _phantom(args):
     print(f"wrote {args.out}: {counts} slices of {args.size}x{args.size} "
           f"({args.subjects} subjects, seed {args.seed}; generated in {made:.1f} s)")
     print(f"classes: {', '.join(splits.class_names)}")
+    return 0
+
+
+def _phantom_nifti(args):
+    if args.overwrite:
+        print("error: --nifti writes a new folder only; --overwrite does not apply")
+        return 1
+    slices = args.slices[0] if len(args.slices) == 1 else tuple(args.slices[:2])
+    organ = args.organ[0] if len(args.organ) == 1 else tuple(args.organ)
+    try:
+        export_phantom_nifti(args.out, n_subjects=args.subjects, size=args.size, seed=args.seed,
+                             slices_per_subject=slices, organ=organ)
+    except ValueError as error:
+        print(f"error: {error}")
+        return 1
+    print(f"wrote {args.out}: {args.subjects} subjects as NIfTI volumes in HU (imagesTr/, labelsTr/, "
+          f"dataset.json, splits.json); import them with\n  python -m tinyunet data import-nifti "
+          f"{args.out} OUT --size {args.size} --splits {args.out}/splits.json")
     return 0
 
 

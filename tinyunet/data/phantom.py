@@ -75,16 +75,12 @@ def make_phantom(n_subjects=82, size=256, seed=0, slices_per_subject=(12, 24),
     organs = organ_tuple(organ)
     names_of_channels = class_names(organs)
     size = _check_int("size", size, 16)
-    n_subjects = _check_int("n_subjects", n_subjects, 3)
-    lo, hi = _slice_range(slices_per_subject)
-    seeds = numpy.random.SeedSequence(seed).spawn(n_subjects + 1)
-    parts = split_subjects(n_subjects, numpy.random.default_rng(seeds[-1]), fractions)
+    parts, draw = subject_draws(n_subjects, seed, slices_per_subject, fractions)
     splits = []
     for subjects in parts:
         images, masks, names, owners = [], [], [], []
         for s in subjects:
-            rng = numpy.random.default_rng(seeds[s])
-            n_slices = int(rng.integers(lo, hi + 1))
+            rng, n_slices = draw(s)
             levels, classes = render_subject(rng, n_slices, size, organs)
             shown = numpy.flatnonzero(classes.reshape(n_slices, -1).any(axis=1))
             images.append(levels[shown])
@@ -97,13 +93,44 @@ def make_phantom(n_subjects=82, size=256, seed=0, slices_per_subject=(12, 24),
     return Splits(*splits)
 
 
+def subject_draws(n_subjects, seed, slices_per_subject=(12, 24), fractions=DEFAULT_FRACTIONS):
+    """The phantom's split and its subjects' generators: (parts, draw).
+
+    ``parts`` are the train / validation / test lists of subject indices;
+    ``draw(s)`` gives subject s's fresh generator and slice count, ready for
+    ``render_subject`` (or ``render_subject_hu``), the same for every ``n_subjects``.
+    """
+    n_subjects = _check_int("n_subjects", n_subjects, 3)
+    lo, hi = _slice_range(slices_per_subject)
+    seeds = numpy.random.SeedSequence(seed).spawn(n_subjects + 1)
+    parts = split_subjects(n_subjects, numpy.random.default_rng(seeds[-1]), fractions)
+
+    def draw(s):
+        rng = numpy.random.default_rng(seeds[s])
+        return rng, int(rng.integers(lo, hi + 1))
+    return parts, draw
+
+
 def render_subject(rng, n_slices, size, organs=("pancreas",)):
     """One subject's run of slices over ``organs``: (uint8 levels, uint8 class maps), each (n_slices, size, size).
 
     The slices are spread evenly over the heights where the subject shows the
     organs (``organs.extent``); a class map is 0 for background and k where the
-    slice shows the k-th organ (``organs.class_map``).
+    slice shows the k-th organ (``organs.class_map``).  The levels are
+    ``render_subject_hu``'s Hounsfield units in the window 400 / level 40.
     """
+    hu, classes = render_subject_hu(rng, n_slices, size, organs)
+    return hu_to_levels(hu), classes
+
+
+def hu_to_levels(hu):
+    """The phantom's 8-bit levels of Hounsfield units: rint((hu + 160) * 255 / 400), clipped to 0..255."""
+    levels = numpy.clip(numpy.rint((hu - (LEVEL - WINDOW / 2)) * (255 / WINDOW)), 0, 255)
+    return levels.astype(numpy.uint8)
+
+
+def render_subject_hu(rng, n_slices, size, organs=("pancreas",)):
+    """``render_subject`` before windowing: (float64 Hounsfield units, uint8 class maps), each (n_slices, size, size)."""
     subject = an.Subject(rng)
     hu_table = numpy.array([rng.normal(*TISSUE_HU[label]) for label in range(an.N_LABELS)],
                            dtype=numpy.float32)
@@ -132,8 +159,7 @@ def render_subject(rng, n_slices, size, organs=("pancreas",)):
     spectrum = numpy.fft.rfft2(hu) * gaussian_transfer(shape, blur)
     spectrum += numpy.fft.rfft2(noise) * (gaussian_transfer(shape, grain) * (noise_hu / noise_gain(shape, grain)))
     hu = numpy.fft.irfft2(spectrum, s=shape)
-    levels = numpy.clip(numpy.rint((hu - (LEVEL - WINDOW / 2)) * (255 / WINDOW)), 0, 255)
-    return levels.astype(numpy.uint8), class_map(labels, organs)
+    return hu, class_map(labels, organs)
 
 
 def _check_int(name, value, minimum):

@@ -1,0 +1,150 @@
+"""``python -m tinyunet data import-nifti / import-dicom / bench-import``: real CT into the article's data set.
+
+    data import-nifti SRC OUT [options]                  Decathlon / nnU-Net (imagesTr/, labelsTr/)
+    data import-dicom DICOM_ROOT LABELS OUT [options]    TCIA (one DICOM folder per patient, NIfTI labels)
+         [--series UID ... | --series most-slices]
+    options: [--size 256] [--level 40] [--width 400] [--labels any | V ...] [--min-pixels 1 | --all-slices]
+             [--fractions 0.7 0.15 0.15] [--seed 0] [--splits FILE.json] [--jobs 1]
+    data bench-import [--shape 512 512 200] [--repeats 3] [--jobs 1]
+
+``bench-import`` writes a synthetic CT volume (int16 HU, 0.7 x 0.7 x 1.5 mm,
+a pancreas-sized label over a third of its slices) as .nii.gz into a temporary
+folder and times ``import_nifti`` from that file to the PNGs, the median of
+``--repeats`` runs.
+"""
+
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import numpy
+
+from .dicom import import_dicom
+from .extras import require
+from .nifti import import_nifti
+
+
+def add_import_commands(commands):
+    """Add the importers and their benchmark to the ``data`` subparsers."""
+    p = commands.add_parser("import-nifti", help="CT volumes of a Decathlon / nnU-Net data set -> slices")
+    p.add_argument("src", help="folder with imagesTr/, labelsTr/ (and dataset.json)")
+    p.add_argument("out", help="new folder to write (must be empty or absent)")
+    _options(p)
+    p.set_defaults(run=_import_nifti)
+
+    p = commands.add_parser("import-dicom", help="TCIA DICOM series with NIfTI labels -> slices")
+    p.add_argument("dicom_root", help="folder with one DICOM folder per patient (PANCREAS_0001/...)")
+    p.add_argument("label_folder", metavar="LABELS",
+                   help="folder of label files numbered like the patients (label0001.nii.gz)")
+    p.add_argument("out", help="new folder to write (must be empty or absent)")
+    p.add_argument("--series", nargs="+", metavar="UID",
+                   help="SeriesInstanceUIDs to take where a folder holds several series, or most-slices")
+    _options(p)
+    p.set_defaults(run=_import_dicom)
+
+    p = commands.add_parser("bench-import", help="time import-nifti on a synthetic 512 x 512 x 200 volume")
+    p.add_argument("--shape", type=int, nargs=3, default=[512, 512, 200], metavar=("X", "Y", "Z"))
+    p.add_argument("--repeats", type=int, default=3)
+    p.add_argument("--jobs", type=int, default=1)
+    p.set_defaults(run=_bench_import)
+
+
+def _options(p):
+    p.add_argument("--size", type=int, default=256, help="central crop in pixels (smaller: padded with air)")
+    p.add_argument("--level", type=float, default=40, help="window level in HU")
+    p.add_argument("--width", type=float, default=400, help="window width in HU")
+    p.add_argument("--labels", nargs="+", default=["any"], metavar="V",
+                   help="any (mask = label > 0) or the label values that make the mask")
+    keep = p.add_mutually_exclusive_group()
+    keep.add_argument("--min-pixels", type=int, default=1, help="keep slices with this many mask pixels")
+    keep.add_argument("--all-slices", action="store_true", help="keep every slice")
+    split = p.add_mutually_exclusive_group()
+    split.add_argument("--fractions", type=float, nargs=3, default=[0.7, 0.15, 0.15],
+                       metavar=("TRAIN", "VALIDATION", "TEST"), help="shares of the patients")
+    split.add_argument("--splits", help="JSON file {patient: train | validation | test}")
+    p.add_argument("--seed", type=int, default=0, help="seed of the patients' split")
+    p.add_argument("--jobs", type=int, default=1, help="volumes imported in parallel")
+
+
+def _shared(args):
+    if args.labels == ["any"]:
+        values = "any"
+    else:
+        try:
+            values = [int(v) for v in args.labels]
+        except ValueError:
+            raise ValueError(f"--labels takes any or whole numbers, got {' '.join(args.labels)}") from None
+    return dict(size=args.size, level=args.level, width=args.width, label_values=values,
+                min_pixels=args.min_pixels, all_slices=args.all_slices, fractions=tuple(args.fractions),
+                seed=args.seed, splits=args.splits, jobs=args.jobs, progress=True)
+
+
+def _report(out, manifest):
+    counts = ", ".join(f"{name} {c['slices']} slices of {c['patients']} patients"
+                       for name, c in manifest["counts"].items())
+    print(f"wrote {out}: {counts}")
+    empty = [p for p, r in manifest["patients"].items() if not r["kept"]]
+    if empty:
+        print(f"no slice kept of: {', '.join(empty)} (no mask pixels in the crop)")
+    for name, c in manifest["counts"].items():
+        if not c["slices"]:
+            print(f"warning: the {name} split is empty; load_folders and the lessons need all three")
+    print(f"check the alignment in {Path(out) / 'preview'}/<patient>.png; details in {Path(out) / 'manifest.json'}")
+    return 0
+
+
+def _import_nifti(args):
+    try:
+        return _report(args.out, import_nifti(args.src, args.out, **_shared(args)))
+    except ValueError as error:
+        print(f"error: {error}")
+        return 1
+
+
+def _import_dicom(args):
+    series = args.series
+    if series == ["most-slices"]:
+        series = "most-slices"
+    try:
+        return _report(args.out, import_dicom(args.dicom_root, args.label_folder, args.out, series=series,
+                                              **_shared(args)))
+    except ValueError as error:
+        print(f"error: {error}")
+        return 1
+
+
+def synthetic_case(folder, shape=(512, 512, 200), seed=0):
+    """Write ``folder/imagesTr/bench_001.nii.gz`` and its label: a noisy body in HU and a blob over a third of it."""
+    nibabel = require("nibabel", "nifti")
+    rng = numpy.random.default_rng(seed)
+    x, y = numpy.meshgrid(numpy.linspace(-1, 1, shape[0]), numpy.linspace(-1, 1, shape[1]), indexing="ij")
+    body = numpy.where(x ** 2 / 0.8 + y ** 2 / 0.5 < 1, 40, -1000).astype(numpy.int16)
+    image = body[..., None] + rng.integers(-20, 20, size=shape, dtype=numpy.int16)
+    label = numpy.zeros(shape, dtype=numpy.uint8)
+    z0, z1 = shape[2] // 3, 2 * shape[2] // 3
+    label[(x - 0.1) ** 2 + (y + 0.1) ** 2 < 0.02, z0:z1] = 1
+    affine = numpy.diag([-0.7, -0.7, 1.5, 1.0])
+    for name, array in (("imagesTr", image), ("labelsTr", label)):
+        (Path(folder) / name).mkdir(parents=True)
+        nibabel.save(nibabel.Nifti1Image(array, affine), str(Path(folder) / name / "bench_001.nii.gz"))
+    return Path(folder)
+
+
+def _bench_import(args):
+    with tempfile.TemporaryDirectory(prefix="tinyunet-bench-") as temporary:
+        src = synthetic_case(Path(temporary) / "src", tuple(args.shape))
+        splits = Path(temporary) / "splits.json"
+        splits.write_text('{"bench001": "train"}')
+        seconds = []
+        for repeat in range(args.repeats):
+            out = Path(temporary) / f"out{repeat}"
+            start = time.perf_counter()
+            manifest = import_nifti(src, out, jobs=args.jobs, splits=splits)
+            seconds.append(time.perf_counter() - start)
+    kept = manifest["counts"]["train"]["slices"]
+    x, y, z = args.shape
+    print(f"import-nifti of one {x} x {y} x {z} int16 volume (.nii.gz), {kept} slices kept and written "
+          f"as 256 x 256 PNGs with a preview: median {statistics.median(seconds):.2f} s of "
+          f"{args.repeats} ({', '.join(f'{s:.2f}' for s in seconds)})")
+    return 0
