@@ -26,7 +26,7 @@ as the direct kernel (direct_conv.py), which builds no im2col matrix at all.
 from .. import backend
 from ..shapes import conv_geometry, transpose_pads
 from .direct_conv import conv2d_direct, conv2d_weight_grad_direct
-from .dispatch import use_direct_conv
+from .dispatch import use_direct_conv, use_flipped_adjoint
 from .windows import col2im, im2col
 
 
@@ -67,15 +67,15 @@ def conv2d(x, kernel, strides, padding, keep_cols=False):
 def conv2d_transpose(y, kernel, in_size, strides, padding):
     """The adjoint of conv2d(., K, strides, padding): y (N, Ho, Wo, F) -> (N, H, W, C), in_size = (H, W).
 
-    Paths: for stride 1, when F <= C or the flipped convolution runs direct
-    (dispatch.use_direct_conv), the convolution of y with flip_kernel(K) over
+    Paths: for stride 1, where dispatch.use_flipped_adjoint says so (F <= C, NumPy, or
+    the flipped convolution runs direct), the convolution of y with flip_kernel(K) over
     transpose_pads: its im2col matrix has F channels instead of C, or there is none;
     otherwise conv2d_transpose_xp on slices of the batch (COLS_BUDGET).
     """
-    kh, kw, c, f = kernel.shape
+    kh, kw, c, _ = kernel.shape
     n, ho, wo, _ = y.shape
     _, pads = conv_geometry(in_size, (kh, kw), strides, padding)
-    if tuple(strides) == (1, 1) and (f <= c or use_direct_conv(y, (kh, kw, f, c), strides)):
+    if use_flipped_adjoint(y, kernel.shape, strides):
         flipped = backend.get_array_module(kernel).ascontiguousarray(flip_kernel(kernel))
         return convolve(y, flipped, strides, transpose_pads(pads, kh, kw), tuple(in_size))
     return _joined([conv2d_transpose_xp(y[start:stop], kernel, in_size, strides, pads)

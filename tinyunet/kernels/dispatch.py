@@ -13,9 +13,11 @@ the twin was written for the shape:
     use_cuda_adam(arrays)                      adam_update_all: one dtype, every array contiguous
     use_direct_conv(x, kernel_shape, strides)  conv2d & co: the direct kernel instead of im2col + GEMM
     use_cuda_direct_conv(kernel_shape, *arrays)  conv2d_direct, conv2d_weight_grad_direct
+    use_numpy_fast(*arrays)                    col2im on NumPy: tiling windows as one permutation
+    use_flipped_adjoint(dy, kernel_shape, strides)  conv2d_transpose as the flipped convolution
 
 ``TINYUNET_FAST_KERNELS=0`` (read at import) or ``set_fast(False)`` makes every
-predicate False, so the readable forms run on the GPU too; the GPU tests
+predicate False, so the readable forms run on the GPU (and NumPy) too; the tests
 compare the two.
 """
 
@@ -109,3 +111,25 @@ def use_cuda_direct_conv(kernel_shape, *arrays):
     return (use_cuda(*arrays) and len({a.dtype for a in arrays}) == 1 and len(kernel_shape) == 4
             and direct_conv_fits_cuda(*kernel_shape[2:], *kernel_shape[:2], arrays[0].dtype)
             and max(a.size for a in arrays) < 2 ** 31)
+
+
+def use_numpy_fast(*arrays):
+    """True when the fast kernels are on and every array is a NumPy array: the CPU's fast paths
+    (the same NumPy calls, arranged to copy less or on more cores) run instead of the xp forms."""
+    return _fast and all(isinstance(a, numpy.ndarray) for a in arrays)
+
+
+def use_flipped_adjoint(dy, kernel_shape, strides):
+    """True when conv2d_transpose of dy with a (kh, kw, C, F) kernel runs as the stride-1
+    convolution with the flipped kernel instead of col2im(dy @ K^T).
+
+    The flipped convolution's im2col matrix has F channels, col2im's matrix C: on the GPU it
+    is taken when F <= C, or when it runs as the direct kernel.  On NumPy it is always taken
+    for stride 1: col2im's kh * kw strided slice-adds, with C values in the innermost loop,
+    cost more than the extra columns (a 2-core Xeon, batch 4, 3 x 3: 128 x 128, C 8 -> F 16:
+    col2im 70 ms, flipped 24 ms; 64 x 64, 16 -> 32: 16 vs 8 ms; 32 x 32 and smaller: equal).
+    """
+    kh, kw, c, f = kernel_shape
+    if tuple(strides) != (1, 1):
+        return False
+    return f <= c or use_numpy_fast(dy) or use_direct_conv(dy, (kh, kw, f, c), strides)

@@ -16,7 +16,9 @@ contributions), and the padding is cut off:
 so <im2col(x), c> == <x, col2im(c)> for any x and c.  Conv2D's input gradient
 and Conv2DTranspose's forward are both col2im of a matrix product (conv.py).
 
-The xp forms are the reference: the CUDA twins below are tested against them.
+The xp forms are the reference: the CUDA twins below are tested against them, and so
+is NumPy's fast form of col2im for windows that tile the input (as a 2 x 2 stride-2
+Conv2DTranspose's do): one permutation instead of kh * kw scatter-adds.
 """
 
 import functools
@@ -26,7 +28,7 @@ import numpy
 from .. import backend
 from . import _cuda
 from ._cuda import ctype, launch
-from .dispatch import use_cuda
+from .dispatch import use_cuda, use_numpy_fast
 
 
 def im2col_xp(x, kernel_size, strides, pads, out_size):
@@ -163,6 +165,25 @@ def col2im_cuda(cols, in_size, strides, pads):
     return x
 
 
+# --- NumPy's fast form: the same values, permuted instead of scatter-added ---
+
+def windows_tile(cols_shape, in_size, strides, pads):
+    """True when the windows cover the padded input exactly once: kernel == stride and
+    Ho * sh == H + pads, as for Conv2DTranspose(f, 2, strides=2)."""
+    _, ho, wo, kh, kw, _ = cols_shape
+    (sh, sw), (h, w) = strides, in_size
+    return ((kh, kw) == tuple(strides) and ho * sh == h + sum(pads[0]) and wo * sw == w + sum(pads[1]))
+
+
+def col2im_tiled(cols, in_size, pads):
+    """col2im_xp for tiling windows: each input pixel is under exactly one window, so the
+    scatter-add is a permutation, x[n, oh * kh + i, ow * kw + j] = cols[n, oh, ow, i, j]."""
+    n, ho, wo, kh, kw, c = cols.shape
+    (pt, _), (pl, _) = pads
+    canvas = cols.transpose(0, 1, 3, 2, 4, 5).reshape(n, ho * kh, wo * kw, c)
+    return numpy.ascontiguousarray(canvas[:, pt:pt + in_size[0], pl:pl + in_size[1]])
+
+
 def im2col(x, kernel_size, strides, pads, out_size):
     """im2col_xp, or its CUDA twin where dispatch.use_cuda takes x."""
     if use_cuda(x):
@@ -171,7 +192,10 @@ def im2col(x, kernel_size, strides, pads, out_size):
 
 
 def col2im(cols, in_size, strides, pads):
-    """col2im_xp, or its CUDA twin where dispatch.use_cuda takes cols."""
+    """col2im_xp, or its CUDA twin where dispatch.use_cuda takes cols, or on NumPy the
+    permutation col2im_tiled when the windows tile the input."""
     if use_cuda(cols):
         return col2im_cuda(cols, in_size, strides, pads)
+    if use_numpy_fast(cols) and windows_tile(cols.shape, in_size, strides, pads):
+        return col2im_tiled(cols, in_size, pads)
     return col2im_xp(cols, in_size, strides, pads)
