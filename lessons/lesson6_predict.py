@@ -16,7 +16,9 @@ classes, each class's and their mean.  On the phantom, the Dice of the best inte
 window (chosen on the training split) is the baseline the U-Net has to beat.
 Everything goes to metrics.json, with the experiment flags of the run.
 
-    python lessons/lesson6_predict.py [--config ...] [--out DIR]
+``--probabilities`` adds a third column to Figure 4: the probability map the mask was cut from.
+
+    python lessons/lesson6_predict.py [--config ...] [--out DIR] [--probabilities]
 """
 
 import numpy
@@ -94,5 +96,5 @@ run.write_json("metrics.json", results)
 show = numpy.linspace(0, len(test) - 1, min(config.n_show, len(test))).round().astype(int)
 plots.figure4_predictions(test.images[show], test.masks[show], probabilities[show],
                           names=[test.names[i] for i in show], class_names=names,
-                          path=run.output("figure4_predictions.png"))
+                          probabilities=run.args.probabilities, path=run.output("figure4_predictions.png"))
 print(f"\nFigure 4 -> {run.path('figure4_predictions.png')}; metrics -> {run.path('metrics.json')}")

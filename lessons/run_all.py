@@ -1,16 +1,17 @@
-"""Run every lesson in order, as the article runs the notebook's cells 1 to 6.
+"""Run every lesson in order, as the article runs the notebook's cells 1 to 6, then lesson 7 (inside the network).
 
     python lessons/run_all.py --config tiny|cpu|gpu|auto --out DIR [--data DIR] [--overwrite | --resume]
                               [--lr X] [--epochs N] [--batch-size N] [--preset NAME] [--filters N ...]
                               [--normalization none|every|preset] [--upsampling transpose|nearest|bilinear]
-                              [--initializer NAME] [--organ NAME ...]
+                              [--initializer NAME] [--organ NAME ...] [--probabilities]
 
 ``auto`` (the default) is the article's configuration when a GPU answers and the
 laptop configuration otherwise.  The run folder (default ``runs/<config>/``) ends
-with the four figures, history.json / history.csv, best.npz, metrics.json and
-run.log.  An existing run is never destroyed: without ``--out`` the first of
-``runs/<config>/``, ``runs/<config>-2/``, ``-3``, ... that does not exist yet is made
-(a claim two runs started at once cannot both win); with ``--out`` naming a folder
+with the article's four figures and lesson 7's five (on the best weights),
+history.json / history.csv, best.npz, metrics.json and run.log; ``--probabilities``
+goes to lesson 6 (Figure 4's probability column).  An existing run is never destroyed:
+without ``--out`` the first of ``runs/<config>/``, ``runs/<config>-2/``, ``-3``, ... that does
+not exist yet is made (a claim two runs started at once cannot both win); with ``--out`` naming a folder
 that holds a run, it stops unless ``--overwrite`` is given, which removes only the
 files the lessons wrote there (listed in its ``.tinyunet-run.json``), or ``--resume``,
 which skips the lessons whose files are there and continues an interrupted training.
@@ -35,7 +36,11 @@ from tinyunet import lessons
 LESSONS = {"lesson1_setup.py": (), "lesson2_load_data.py": ("data.npz",),
            "lesson3_dice_and_layernorm.py": ("figure1_dice.png",), "lesson4_build_unet.py": ("figure2_unet.png",),
            "lesson5_train.py": ("best.npz", "history.json", "history.csv", "training.json", "figure3_loss.png"),
-           "lesson6_predict.py": ("metrics.json", "figure4_predictions.png")}
+           "lesson6_predict.py": ("metrics.json", "figure4_predictions.png"),
+           "lesson7_inside.py": ("figure5_feature_maps.png", "figure6_kernels.png", "figure7_probabilities.png",
+                                 "figure8_transposed_conv.png", "figure9_errors.png")}
+# lesson 7 adds to the metrics.json lesson 6 writes: it runs again whenever lesson 6 did
+AFTER = {"lesson7_inside.py": "lesson6_predict.py"}
 
 
 def choose_folder(args, config):
@@ -71,8 +76,10 @@ def training_flags(args):
 
 def run_lessons(folder, config, args, here):
     """Run the lessons into ``folder`` (skipping finished ones on --resume); the first failing exit status."""
+    ran = set()
     for script, outputs in LESSONS.items():
-        if args.resume and outputs and all(os.path.exists(os.path.join(folder, name)) for name in outputs):
+        done = outputs and all(os.path.exists(os.path.join(folder, name)) for name in outputs)
+        if args.resume and done and AFTER.get(script) not in ran:
             print(f"[{script}: its files are in {folder} already, skipped]", flush=True)
             continue
         command = [sys.executable, os.path.join(here, script), "--out", folder, "--config", config.name]
@@ -80,6 +87,8 @@ def run_lessons(folder, config, args, here):
             command += ["--data", args.data]
         if script == "lesson5_train.py":
             command += training_flags(args) + (["--resume"] if args.resume else [])
+        if script == "lesson6_predict.py" and args.probabilities:
+            command.append("--probabilities")
         try:
             result = subprocess.run(command)
         except KeyboardInterrupt:
@@ -93,11 +102,12 @@ def run_lessons(folder, config, args, here):
                 print(f"{script} failed (exit status {result.returncode}); the run folder keeps what was "
                       f"written: python lessons/run_all.py --resume --out {folder} continues it")
             return result.returncode
+        ran.add(script)
     return 0
 
 
 def main(argv=None):
-    parser = lessons.argument_parser("Run lessons 1-6 in order")
+    parser = lessons.argument_parser("Run lessons 1-7 in order")
     again = parser.add_mutually_exclusive_group()
     again.add_argument("--overwrite", action="store_true",
                        help="replace the files the lessons wrote in the run folder (never other files)")
@@ -109,7 +119,9 @@ def main(argv=None):
     folder = choose_folder(args, config)
     here = os.path.dirname(os.path.abspath(__file__))
     try:
-        run = lessons.open_run(argparse.Namespace(**{**vars(args), "out": folder}), here, trains=args.resume)
+        # the configuration chosen above (the folder's own, read before --overwrite cleared it)
+        chosen = {"out": folder, "config": args.config or config.name}
+        run = lessons.open_run(argparse.Namespace(**{**vars(args), **chosen}), here, trains=args.resume)
     except SystemExit:
         lessons.release(folder)
         raise
@@ -127,6 +139,10 @@ def main(argv=None):
                f"{metrics['test_dice_global']:.3f}, per image {metrics['test_dice_per_image']:.3f}")
     if "threshold_baseline_dice" in metrics:
         summary += f"; intensity-window baseline {metrics['threshold_baseline_dice']:.3f}"
+    if "best_threshold" in metrics:
+        summary += (f"\nBest threshold on the validation set {metrics['best_threshold']:.2f} (Dice "
+                    f"{metrics['val_dice_at_best_threshold']:.3f}); far false positives "
+                    f"{metrics['error_counts']['fp_far_per_image']:.1f} pixels per test image")
     summary += f"\nRun folder: {folder}/ ({', '.join(sorted(os.listdir(folder)))})"
     print(summary)
     with open(os.path.join(folder, "run.log"), "a") as log:

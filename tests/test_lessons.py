@@ -9,6 +9,7 @@ import ast
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -22,7 +23,9 @@ from tinyunet import lessons
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 LESSONS = os.path.join(ROOT, "lessons")
 FIGURES = ("figure1_dice.png", "figure2_unet.png", "figure3_loss.png", "figure4_predictions.png")
-RUN_FILES = FIGURES + ("history.json", "history.csv", "best.npz", "metrics.json", "run.log")
+INSIDE = ("figure5_feature_maps.png", "figure6_kernels.png", "figure7_probabilities.png",
+          "figure8_transposed_conv.png", "figure9_errors.png")
+RUN_FILES = FIGURES + INSIDE + ("history.json", "history.csv", "best.npz", "metrics.json", "run.log")
 
 
 def lesson(script, *args, cwd=ROOT, check=True):
@@ -46,9 +49,12 @@ def test_run_all_leaves_every_file_of_the_run_folder(tiny_run):
     folder, stdout = tiny_run
     for name in RUN_FILES:
         assert (folder / name).is_file(), f"{name} missing; stdout:\n{stdout}"
-    for name in FIGURES:
+    for name in FIGURES + INSIDE:
         image = Image.open(folder / name)
         assert image.format == "PNG" and min(image.size) > 200
+        rgb = numpy.asarray(image.convert("RGB")).reshape(-1, 3).astype(numpy.int32)
+        colours = numpy.unique(rgb[:, 0] << 16 | rgb[:, 1] << 8 | rgb[:, 2])
+        assert len(colours) > 20, f"{name} looks blank"
     metrics = json.loads((folder / "metrics.json").read_text())
     for key in ("test_dice_global", "test_dice_per_image", "threshold_baseline_dice"):
         assert 0.0 <= metrics[key] <= 1.0
@@ -63,9 +69,9 @@ def test_run_all_leaves_every_file_of_the_run_folder(tiny_run):
 
 def test_every_lesson_names_its_article_section(tiny_run):
     folder, stdout = tiny_run
-    for number in range(1, 7):
+    for number in range(1, 8):
         assert f"Lesson {number}:" in stdout
-    assert stdout.count("Article: Erickson & Cai") == 6
+    assert stdout.count("Article: Erickson & Cai") == 7
     log = (folder / "run.log").read_text()
     assert "Epoch 2/2" in log and "Test Dice" in log
     for script in sorted(os.listdir(LESSONS)):
@@ -198,6 +204,7 @@ def test_overwrite_replaces_only_the_lesson_files(tmp_path):
     assert (folder / "notes.txt").read_text() == "mine"
     assert "test_dice_global" in json.loads((folder / "metrics.json").read_text())
     assert (folder / "run.log").read_text().count("Lesson 3:") == 1          # the earlier run's log went
+    assert json.loads((folder / "config.json").read_text())["name"] == "tiny"   # the folder's configuration kept
 
 
 def test_data_from_folders_in_the_notebooks_layout(tmp_path):
@@ -395,3 +402,42 @@ def test_three_organs_train_a_three_class_model_end_to_end(tmp_path):
     with numpy.load(folder / "best.npz") as weights:
         assert weights["output/kernel"].shape[-1] == 4
     assert Image.open(folder / "figure4_predictions.png").format == "PNG"
+
+
+def test_lesson7_shows_the_inside_and_adds_to_metrics(tiny_run):
+    folder, stdout = tiny_run
+    for part in range(1, 6):
+        assert f"--- Part {part}:" in stdout
+    for sentence in ("we have found the key content needed", "where the pixels have had rows and columns inserted",
+                     "apply a threshold of 0.5", "selects pixels far from the expected location"):
+        assert sentence in stdout
+    float64 = re.search(r"in float64: largest difference (\S+)", stdout)
+    assert float64 and float(float64.group(1)) < 1e-12
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert 0.05 <= metrics["best_threshold"] <= 0.95 and 0 <= metrics["val_dice_at_best_threshold"] <= 1
+    assert metrics["val_dice_at_best_threshold"] == max(metrics["threshold_sweep"].values())
+    counts = metrics["error_counts"]
+    assert counts["near_pixels"] == 5 and set(counts["total"]) == {"tp", "fp_near", "fp_far", "fn"}
+    with numpy.load(folder / "data.npz") as data:
+        truth = int(data["test_masks"].sum())
+        assert len(counts["per_image"]) == len(data["test_names"])
+    assert counts["total"]["tp"] + counts["total"]["fn"] == truth
+    assert "test_dice_global" in metrics and "run_all_seconds" in metrics      # lesson 6's and run_all's stay
+
+
+def test_lesson7_runs_alone_on_a_weights_file_in_a_fresh_process(tiny_run, tmp_path):
+    folder, _ = tiny_run
+    alone = tmp_path / "inside"
+    result = lesson("lesson7_inside.py", "--config", "tiny", "--out", alone, "--weights", folder / "best.npz")
+    assert "running lesson5" not in result.stdout and f"Weights: {folder / 'best.npz'}" in result.stdout
+    for name in INSIDE:
+        assert (alone / name).is_file(), name
+    metrics = json.loads((alone / "metrics.json").read_text())
+    assert metrics["inside_weights"] == str(folder / "best.npz") and "best_threshold" in metrics
+    (tmp_path / "not_weights.npz").write_bytes(b"not an npz")
+    refused = lesson("lesson7_inside.py", "--out", alone, "--weights", tmp_path / "not_weights.npz", check=False)
+    assert refused.returncode and "not_weights.npz" in refused.stderr and "Traceback" not in refused.stderr
+    # lesson 6's --probabilities: Figure 4 gains its third column
+    narrow = Image.open(folder / "figure4_predictions.png").size
+    lesson("lesson6_predict.py", "--out", alone, "--probabilities")
+    assert Image.open(alone / "figure4_predictions.png").size[0] > narrow[0]

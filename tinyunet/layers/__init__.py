@@ -7,6 +7,8 @@
     ReLU, Sigmoid, Softmax        activations.py    (also fused into the convolutions)
     Concatenate                   merge.py
     serialize, deserialize        serialization.py  (a layer as a JSON-able dict and back)
+    conv_transpose_by_zero_insertion, insert_zeros
+                                  zero_insertion.py (Conv2DTranspose as zeros inserted, then a convolution)
 """
 
 from .activations import ReLU, Sigmoid, Softmax
@@ -17,6 +19,8 @@ from .normalization import LayerNormalization
 from .pooling import MaxPooling2D
 from .reshaping import UpSampling2D
 from .serialization import deserialize, serialize
+from .zero_insertion import conv_transpose_by_zero_insertion, insert_zeros
 
 __all__ = ["Layer", "Conv2D", "Conv2DTranspose", "MaxPooling2D", "UpSampling2D",
-           "LayerNormalization", "ReLU", "Sigmoid", "Softmax", "Concatenate", "serialize", "deserialize"]
+           "LayerNormalization", "ReLU", "Sigmoid", "Softmax", "Concatenate", "serialize", "deserialize",
+           "conv_transpose_by_zero_insertion", "insert_zeros"]

@@ -140,7 +140,9 @@ class Conv2DTranspose(_Conv):
 
     It upsamples: with strides 2 every input pixel paints a kh x kw patch of the
     output, two pixels apart ("a convolution of an image with rows and columns
-    inserted", as the article puts it).
+    inserted", as the article puts it).  zero_insertion.py computes exactly that, zeros
+    inserted and a convolution with the flipped kernel, and its tests show it equals this layer
+    (``conv_transpose_by_zero_insertion``).
 
     Forward:   z = col2im(x @ K^T) = conv2d_transpose(x, K)     y = act(z + b)
                i.e. z[n, h, w, f] = sum over (ih, iw, i, j) with ih*sh + i - pad_top == h,

@@ -147,4 +147,6 @@ def argument_parser(description):
                        help="Keras's name of the kernels' initializer, e.g. he_normal, glorot_uniform")
     flags.add_argument("--organ", nargs="+", choices=ORGANS, metavar="NAME",
                        help=f"the phantom's organs ({', '.join(ORGANS)}); several give one class each")
+    parser.add_argument("--probabilities", action="store_true",
+                        help="Figure 4 (lesson 6) gains a third column: the probability map, as a heat map")
     return parser

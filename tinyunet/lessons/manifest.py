@@ -21,7 +21,9 @@ from ..fileio import atomic_write
 MARKER = ".tinyunet-run.json"
 FORMAT = "tinyunet-lesson-run"
 OUTPUT_FILES = ("config.json", "data.npz", "figure1_dice.png", "figure2_unet.png", "figure2_unet_notebook.png",
-                "figure2_unet_article.png", "figure3_loss.png", "figure4_predictions.png", "history.json",
+                "figure2_unet_article.png", "figure3_loss.png", "figure4_predictions.png", "figure5_feature_maps.png",
+                "figure6_kernels.png", "figure7_probabilities.png", "figure8_transposed_conv.png",
+                "figure9_errors.png", "history.json",
                 "history.csv", "best.npz", "best.resume.npz", "training.json", "metrics.json", "run.log")
 # what the first lessons write before any result: a run that fails with only these has nothing to keep
 NO_VALUE = {"config.json", "run.log"}

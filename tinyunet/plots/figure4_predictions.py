@@ -1,5 +1,8 @@
 """Figure 4: one row per test image, ground truth beside the thresholded prediction, pancreas in cyan.
 
+With ``probabilities=True`` a third column shows the probability map the mask was cut
+from, on the heat palette with a colour bar (off by default: the article's two columns).
+
 One class: masks and predictions (N, H, W, 1), the prediction binarised at
 ``threshold``, the organ in the article's translucent cyan.  K >= 2 classes
 (one-hot masks with the background first, softmax predictions (N, H, W, K)): each
@@ -10,10 +13,11 @@ pixel takes its most probable class, each organ has its own colour
 import numpy
 from PIL import Image, ImageDraw
 
-from .. import metrics
+from .. import diagnostics, metrics
 from ..data.intensity import to_levels
 from ..data.preview import CYAN, overlay
 from .draw import WHITE, centred_text, finish, font, legend
+from .heatmap import colour_bar, heat_colours
 
 # the article shows the pancreas in cyan; the other organs of the phantom get colours far from it
 ORGAN_COLOURS = {"pancreas": CYAN, "liver": (255, 140, 0), "spleen": (230, 0, 230), "kidneys": (255, 230, 0)}
@@ -42,8 +46,7 @@ def label_overlay(image, labels, colours, alpha=0.45, scale=1):
 
 
 def figure4_predictions(images, masks, predictions, threshold=0.5, names=None, class_names=None,
-                        title="Figure 4. Test images: ground truth (left) and prediction (right)",
-                        panel=256, path=None):
+                        title=None, panel=256, probabilities=False, path=None):
     """Figure 4: one row per test image, ground truth beside the prediction.
 
     ``images``: NHWC (or NHW); ``masks`` and ``predictions`` (N, H, W, K) (or NHW for
@@ -53,10 +56,15 @@ def figure4_predictions(images, masks, predictions, threshold=0.5, names=None, c
     "background", "class_1", ...) name the classes in a legend.  Each row is labelled
     with the Dice of that image (``metrics.dice_per_image``; for K >= 2 the mean over the
     organs of ``metrics.dice_score``).  Panels are enlarged by pixel repetition to about
-    ``panel`` pixels.  ``image.info["panels"]`` lists (row, "truth" | "prediction",
-    (x, y), scale) for each panel.
+    ``panel`` pixels.  ``probabilities``: a third column, the probability map (for K >= 2
+    the foreground's, 1 - p(background)) on the heat palette, with a colour bar.
+    ``image.info["panels"]`` lists (row, "truth" | "prediction" | "probability", (x, y),
+    scale) for each panel.
     """
     images, masks, predictions = (numpy.asarray(a) for a in (images, masks, predictions))
+    if title is None:
+        title = ("Figure 4. Test images: ground truth, prediction and probability" if probabilities else
+                 "Figure 4. Test images: ground truth (left) and prediction (right)")
     n, h, w = images.shape[:3]
     classes = masks.shape[-1] if masks.ndim == 4 else 1
     scale = max(1, round(panel / max(h, w)))
@@ -78,9 +86,15 @@ def figure4_predictions(images, masks, predictions, threshold=0.5, names=None, c
         drawn = [tuple(label_overlay(images[i], labels.argmax(axis=-1), colours, scale=scale)
                        for labels in (masks[i], predictions[i])) for i in range(n)]
         top += 26
+    kinds = ("truth", "prediction", "probability") if probabilities else ("truth", "prediction")
+    if probabilities:
+        heat = heat_colours(diagnostics.foreground(predictions)).repeat(scale, axis=1).repeat(scale, axis=2)
+        drawn = [(*pair, heat[i]) for i, pair in enumerate(drawn)]
+    bar_room = 70 if probabilities else 0
+    columns = len(kinds)
     title_font = font(17)
-    width = max(left * 2 + 2 * pw + gap, int(title_font.getlength(title)) + 2 * left)
-    left = (width - 2 * pw - gap) // 2
+    width = max(left * 2 + columns * pw + (columns - 1) * gap + bar_room, int(title_font.getlength(title)) + 2 * left)
+    left = (width - columns * pw - (columns - 1) * gap - bar_room) // 2
     height = top + n * (ph + label_h + gap) + 8
     figure = Image.new("RGB", (width, height), WHITE)
     draw = ImageDraw.Draw(figure)
@@ -91,14 +105,20 @@ def figure4_predictions(images, masks, predictions, threshold=0.5, names=None, c
     kind = "prediction (> %g)" % threshold if classes == 1 else "prediction (most probable class)"
     centred_text(draw, (left + pw / 2, top - 26), "ground truth", head)
     centred_text(draw, (left + pw + gap + pw / 2, top - 26), kind, head)
+    if probabilities:
+        centred_text(draw, (left + 2 * (pw + gap) + pw / 2, top - 26), "probability", head)
+        bar_x = left + 3 * pw + 2 * gap + 12
+        colour_bar(figure, (bar_x, top, bar_x + 16, top + min(n * ph, 300)), 0.0, 1.0, heat_colours,
+                   ticks=[0, 0.25, 0.5, 0.75, 1])
     panels = []
     for i in range(n):
         y = top + i * (ph + label_h + gap)
-        for j, kind in enumerate(("truth", "prediction")):
+        for j, kind in enumerate(kinds):
             x = left + j * (pw + gap)
             figure.paste(Image.fromarray(drawn[i][j]), (x, y))
             panels.append((i, kind, (x, y), scale))
         name = f"{names[i]}: " if names is not None else f"image {i + 1}: "
-        centred_text(draw, (width / 2, y + ph + 3), f"{name}Dice = {dices[i]:.2f}", head)
+        centred_text(draw, (left + (columns * pw + (columns - 1) * gap) / 2, y + ph + 3),
+                     f"{name}Dice = {dices[i]:.2f}", head)
     figure.info["panels"] = panels
     return finish(figure, path)
