@@ -8,8 +8,10 @@ The ``gpu`` marker is the one way a test says it needs a GPU: every test that
 carries it (a CuPy case of ``xp`` or a test marked ``@pytest.mark.gpu``) is
 skipped, visibly and with the reason, when no CUDA device answers.
 
-Hypothesis profiles: "ci" (the default: bounded examples, no deadline) and
-"dev" (more examples); choose with HYPOTHESIS_PROFILE=dev.
+Hypothesis profiles: "ci" (the default: bounded examples, no deadline), "gpu"
+(fewer examples, for the whole gpu test set in one short run on a lent GPU:
+each CuPy example pays kernel launches and host copies that NumPy's do not) and
+"dev" (more examples); choose with HYPOTHESIS_PROFILE=gpu or dev.
 """
 
 import os
@@ -22,6 +24,9 @@ from tinyunet import backend
 
 settings.register_profile(
     "ci", max_examples=25, deadline=None, derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+settings.register_profile(
+    "gpu", max_examples=8, deadline=None, derandomize=True,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 settings.register_profile("dev", max_examples=200, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])

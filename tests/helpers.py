@@ -6,6 +6,7 @@ entry-by-entry central differences of their own, so that a bug in gradcheck
 cannot hide a bug in a layer.
 """
 
+import os
 import re
 
 import numpy
@@ -20,7 +21,12 @@ XP_HEALTH = [HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCh
 
 
 def xp_settings(**kwargs):
-    """settings() for a @given test that takes the xp fixture (the "ci" profile otherwise)."""
+    """settings() for a @given test that takes the xp fixture (the "ci" profile otherwise).
+
+    Under HYPOTHESIS_PROFILE=gpu a test's own max_examples is capped at the profile's, so the
+    whole gpu test set fits one short run on a lent GPU."""
+    if os.environ.get("HYPOTHESIS_PROFILE") == "gpu" and "max_examples" in kwargs:
+        kwargs["max_examples"] = min(kwargs["max_examples"], settings.get_profile("gpu").max_examples)
     return settings(suppress_health_check=XP_HEALTH, **kwargs)
 
 

@@ -61,7 +61,8 @@ cat "$OUT/env.txt"
 # b. tests: the CUDA twins first (they matter most here), then every gpu-marked test; NumPy is
 #    the default backend there, as in CI, and the gpu cases switch to CuPy themselves
 step kernel-tests 120 "$OUT/tests.log" env TINYUNET_DEVICE=cpu python -m pytest -q -rs tests/test_kernels.py
-step gpu-tests 280 "$OUT/tests.log" env TINYUNET_DEVICE=cpu python -m pytest -q -m gpu --maxfail=10 \
+# the "gpu" hypothesis profile (8 examples instead of 25) so the whole set fits one run
+step gpu-tests 280 "$OUT/tests.log" env TINYUNET_DEVICE=cpu HYPOTHESIS_PROFILE=gpu python -m pytest -q -m gpu --maxfail=10 \
     -p no:cacheprovider --ignore=tests/test_kernels.py
 
 # c. the benchmark beside PyTorch
