@@ -71,8 +71,12 @@ class DiceLoss:
 
     The background is left out because it covers most of every slice: its Dice
     is near 1 whatever the network does, and averaging it in would hide the
-    organs' errors.  (Its probability still learns: the softmax ties it to the
-    other channels.)  Any input of rank 4 with two or more channels is read this way.
+    organs' errors.  Its probability learns only through the softmax, which ties
+    it to the other channels, and that can fail for a rare class: a batch without
+    any of class k has D_k ~ 0 whatever the network does (dL/dp_ik ~ 0), so
+    nothing pushes that channel down on background pixels.  On the phantom with
+    liver, spleen and pancreas (96 x 96, 12 epochs) the spleen channel won 98.7 %
+    of the background pixels.  Any input of rank 4 with two or more channels is read this way.
 
     Example:
         >>> loss = DiceLoss()
