@@ -1,5 +1,9 @@
 """Writing files so that an interruption never leaves a half-written one behind.
 
+``staged_folder(target)`` does the same for a whole folder: the block fills a
+staging folder beside ``target``, which is moved into place only when the block
+ends without an error, and removed when it raises.
+
 ``atomic_write(path, write)`` lets ``write`` fill a temporary file in the same
 folder, flushes it to disk, and only then renames it over ``path`` (a rename
 within one file system is atomic): a reader, or a later run, sees either the
@@ -14,9 +18,11 @@ once its writer is gone.  Nothing but partial files of that one target is ever
 removed.
 """
 
+import contextlib
 import os
 import re
 import secrets
+import shutil
 import stat
 import tempfile
 import time
@@ -48,6 +54,34 @@ def make_staging_dir(parent, prefix):
     folder = Path(tempfile.mkdtemp(prefix=prefix, dir=os.fspath(parent)))
     os.chmod(folder, 0o777 & ~umask())
     return folder
+
+
+@contextlib.contextmanager
+def staged_folder(target, replace=False):
+    """Yield a fresh staging folder beside ``target``; move it into place as ``target`` when the
+    block ends without an error, remove it when the block raises.
+
+    ``target`` must be absent or an empty folder (the caller checks what it may replace); with
+    ``replace`` a non-empty ``target`` is swapped out first and only then deleted, so at every
+    moment ``target`` holds either the old folder or the complete new one.
+    """
+    target = Path(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = make_staging_dir(target.parent, f".{target.name}.partial-")
+    try:
+        yield staging
+        if replace and target.is_dir() and any(target.iterdir()):
+            old = make_staging_dir(target.parent, f".{target.name}.old-")
+            os.replace(target, old / "data")
+            os.replace(staging, target)
+            shutil.rmtree(old)
+        else:
+            if target.is_dir():
+                target.rmdir()      # empty: a non-empty one makes this raise, and nothing is lost
+            os.replace(staging, target)
+    finally:
+        if staging.exists():
+            shutil.rmtree(staging)
 
 
 def _writer_gone(pid, age):

@@ -26,8 +26,6 @@ Example:
 """
 
 import json
-import os
-import shutil
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -37,7 +35,7 @@ import numpy
 from PIL import Image, ImageDraw
 
 from .. import __version__
-from ..fileio import make_staging_dir
+from ..fileio import staged_folder
 from ..plots.draw import font
 from .intensity import window
 from .preview import contact_sheet
@@ -63,9 +61,7 @@ def run_import(kind, cases, read_image, read_label, out, sources, size=256, leve
     out = Path(out)
     _check_out(out, sources)
     assignment = assign_splits([c.patient for c in cases], fractions, seed, splits)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = make_staging_dir(out.parent, f".{out.name}.partial-")
-    try:
+    with staged_folder(out) as staging:     # out is absent or empty, checked above
         for name in SPLIT_NAMES:
             for part in ("images", "masks"):
                 (staging / f"{name}{part}").mkdir()
@@ -75,12 +71,6 @@ def run_import(kind, cases, read_image, read_label, out, sources, size=256, leve
         records = _run_all(jobs_args, jobs, progress)
         manifest = _manifest(kind, options, cases, records, label_names or {})
         (staging / "manifest.json").write_text(json.dumps(manifest, indent=1) + "\n")
-        if out.is_dir():
-            out.rmdir()   # empty, checked above
-        os.replace(staging, out)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return manifest
 
 
@@ -215,16 +205,14 @@ def _select(label, labels):
 
 
 def _crop(array, size, fill):
-    """The central size x size of (slices, rows, columns), padded evenly with ``fill`` where smaller."""
-    out = []
-    for axis in (1, 2):
-        n = array.shape[axis]
-        start = max(0, (n - size) // 2)
-        array = array.take(numpy.arange(start, start + min(n, size)), axis=axis) if n > size else array
-        out.append(((size - n) // 2, size - n - (size - n) // 2) if n < size else (0, 0))
-    if any(pad != (0, 0) for pad in out):
-        array = numpy.pad(array, ((0, 0), *out), constant_values=fill)
-    return array
+    """The central size x size of (slices, rows, columns) (a view), padded evenly with ``fill`` where smaller."""
+    centre, pads = [slice(None)], [(0, 0)]
+    for n in array.shape[1:]:
+        start, short = max(0, (n - size) // 2), max(0, size - n)
+        centre.append(slice(start, start + size))
+        pads.append((short // 2, short - short // 2))
+    array = array[tuple(centre)]
+    return numpy.pad(array, pads, constant_values=fill) if pads != [(0, 0)] * 3 else array
 
 
 def _preview(patient, levels, masks, names, total, columns=6, rows=4):

@@ -19,13 +19,12 @@ import hashlib
 import io
 import json
 import os
-import shutil
 from pathlib import Path
 
 import numpy
 from PIL import Image
 
-from ..fileio import make_staging_dir
+from ..fileio import staged_folder
 from .intensity import to_levels
 from .splits import SPLIT_NAMES
 
@@ -50,9 +49,7 @@ def export_folders(splits, root, overwrite=False):
         raise ValueError(f"export_folders: {root} is not empty; pass overwrite=True to replace it")
     if existing:
         _check_replaceable(root)
-    root.parent.mkdir(parents=True, exist_ok=True)
-    staging = make_staging_dir(root.parent, f".{root.name}.partial-")
-    try:
+    with staged_folder(root, replace=bool(existing)) as staging:
         written = {}
         for name, split in splits.items():
             written.update(_write_split(split, staging, name))
@@ -62,18 +59,6 @@ def export_folders(splits, root, overwrite=False):
             written[CLASSES] = hashlib.sha256(text).hexdigest()
         manifest = {"written_by": "tinyunet export_folders", "files": written}
         (staging / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
-        if existing:   # swap in the new folder, then drop the old one
-            old = make_staging_dir(root.parent, f".{root.name}.old-")
-            os.replace(root, old / "data")
-            os.replace(staging, root)
-            shutil.rmtree(old)
-        else:
-            if root.is_dir():
-                root.rmdir()
-            os.replace(staging, root)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return root
 
 

@@ -23,13 +23,11 @@ Example:
 """
 
 import json
-import os
-import shutil
 from pathlib import Path
 
 import numpy
 
-from ..fileio import make_staging_dir
+from ..fileio import staged_folder
 from .extras import require
 from .intensity import window
 from .organs import organ_tuple
@@ -53,9 +51,7 @@ def export_phantom_nifti(out, n_subjects=82, size=256, seed=0, slices_per_subjec
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
         raise ValueError(f"export_phantom_nifti: {out} is not an empty folder; give a new one")
     parts, draw = subject_draws(n_subjects, seed, slices_per_subject, fractions)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = make_staging_dir(out.parent, f".{out.name}.partial-")
-    try:
+    with staged_folder(out) as staging:
         (staging / "imagesTr").mkdir()
         (staging / "labelsTr").mkdir()
         assignment, training = {}, []
@@ -78,12 +74,6 @@ def export_phantom_nifti(out, n_subjects=82, size=256, seed=0, slices_per_subjec
                    "numTraining": len(training), "training": sorted(training, key=lambda t: t["image"])}
         (staging / "dataset.json").write_text(json.dumps(dataset, indent=1) + "\n")
         (staging / "splits.json").write_text(json.dumps(dict(sorted(assignment.items())), indent=1) + "\n")
-        if out.is_dir():
-            out.rmdir()
-        os.replace(staging, out)
-    finally:
-        if staging.exists():
-            shutil.rmtree(staging)
     return out
 
 
