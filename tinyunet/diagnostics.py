@@ -35,6 +35,7 @@ from dataclasses import dataclass
 import numpy
 
 from . import backend
+from .metrics import dice_score
 
 NEAR_PIXELS = 5
 THRESHOLDS = numpy.round(numpy.arange(0.05, 0.951, 0.05), 2)
@@ -91,19 +92,13 @@ class ThresholdSweep:
 def threshold_sweep(masks, probabilities, thresholds=THRESHOLDS):
     """Dice = 2 |T and (p > t)| / (|T| + |p > t|) over every pixel pooled, for each threshold t.
 
-    Both masks empty gives 1 (nothing to find, nothing found), as metrics.dice_score.
-    One pass over the probabilities per threshold; the model is run once, by the caller.
+    metrics.dice_score at each threshold, so both masks empty gives 1 (nothing to find,
+    nothing found).  The model is run once, by the caller.
     """
     truth, probability = _pair(masks, probabilities, "threshold_sweep")
     thresholds = numpy.asarray(thresholds, dtype=numpy.float64)
-    inside = probability[truth]                 # the probabilities of the true pixels
-    true_count = inside.size
-    dice = []
-    for t in thresholds:
-        both = numpy.count_nonzero(inside > t)
-        predicted = numpy.count_nonzero(probability > t)
-        total = true_count + predicted
-        dice.append(2.0 * both / total if total else 1.0)
+    truth = truth.astype(numpy.float64)         # 0 / 1: above every threshold in (0, 1) where true
+    dice = [dice_score(truth, probability, threshold=t) for t in thresholds]
     return ThresholdSweep(thresholds, numpy.array(dice))
 
 
