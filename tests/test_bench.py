@@ -59,3 +59,11 @@ def test_bench_with_torch_prints_a_ratio(tmp_path):
     row = rows[0]
     assert row["twin_check_ok"], row["twin_check"]
     assert row["torch_step_ms"] > 0 and row["ratio"] is not None
+
+
+@pytest.mark.skipif(torch is None, reason="PyTorch does not import: twin comparison skipped")
+def test_bench_apart_times_each_library_on_its_own(tmp_path):
+    rows = bench.main(["--size", "32", "--batch", "2", "--steps", "3", "--warmup", "1", "--no-layers", "--apart"])
+    row = rows[0]
+    assert row["timing"] == "apart" and row["steps"] == 3
+    assert row["torch_step_ms"] > 0 and row["ratio"] is not None

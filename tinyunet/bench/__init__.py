@@ -22,7 +22,8 @@ the active backend (TINYUNET_DEVICE).  For each batch size the bench reports
   extra steps that are not part of the median);
 - when PyTorch imports (it is not a dependency) and ``--no-torch`` is not given: the
   same network in PyTorch (NCHW, the same weights copied over, TF32 off), timed in the
-  same process with the steps interleaved, its peak memory
+  same process with the steps interleaved (``--apart``: all of tinyunet's, then all of
+  PyTorch's, so neither's spinning idle threads slow the other's steps), its peak memory
   (``torch.cuda.max_memory_allocated``; tracemalloc cannot see PyTorch's CPU buffers)
   and inference images per second.  Before any ratio is printed, both models start
   from the same weights and must give the same loss and gradients: in float64 on the

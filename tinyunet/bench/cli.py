@@ -47,6 +47,9 @@ def argument_parser():
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=3)
     parser.add_argument("--no-torch", action="store_true", help="skip the PyTorch twin")
+    parser.add_argument("--apart", action="store_true",
+                        help="time tinyunet's steps, then PyTorch's, instead of interleaving them "
+                             "(on a CPU each one's spinning threads slow the other)")
     parser.add_argument("--no-layers", action="store_true", help="skip the per-layer breakdown")
     parser.add_argument("--json", help="write the rows to this file")
     return parser
@@ -75,7 +78,7 @@ def main(argv=None):
     rows = []
     for batch in args.batch:
         row = bench_one(args.preset, args.size, batch, args.steps, args.warmup, torch,
-                        not args.no_layers, print)
+                        not args.no_layers, print, apart=args.apart)
         rows.append(row)
         print(format_row(row), flush=True)
         if backend.device == "gpu":

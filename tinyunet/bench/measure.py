@@ -26,11 +26,14 @@ def _images_per_s(batch, milliseconds):
     return round(batch / (milliseconds / 1e3), 1)
 
 
-def bench_one(preset, size, batch, steps, warmup, torch, layers, log):
+def bench_one(preset, size, batch, steps, warmup, torch, layers, log, apart=False):
     """Measure one (preset, size, batch); returns the JSON row.
 
     ``torch`` is the torch module or None (tinyunet alone); ``layers`` adds the per-layer
-    breakdown; ``log`` prints the twin check's outcome.
+    breakdown; ``log`` prints the twin check's outcome.  ``apart`` times all of tinyunet's
+    steps, then PyTorch's (after a warm-up of its own), instead of interleaving them: on a CPU
+    each library's idle threads keep spinning for a while after its step, on the cores the
+    other needs, so interleaved steps measure that as well.
     """
     on_gpu = backend.device == "gpu"
     timer = Timer.for_backend()
@@ -63,10 +66,15 @@ def bench_one(preset, size, batch, steps, warmup, torch, layers, log):
         if twin is not None:
             twin.step()
     ours_ms, theirs_ms = [], []
+    row["timing"] = "apart" if apart else "interleaved"
     for _ in range(steps):            # interleaved, so drifting clocks hit both alike
         ours_ms.append(timer(ours))
-        if twin is not None:
+        if twin is not None and not apart:
             theirs_ms.append(twin.timer(twin.step))
+    if twin is not None and apart:
+        for _ in range(warmup):
+            twin.step()
+        theirs_ms = [twin.timer(twin.step) for _ in range(steps)]
     row.update(_step_figures("tinyunet", ours_ms))
     if twin is not None:
         row.update(_step_figures("torch", theirs_ms))

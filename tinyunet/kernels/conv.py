@@ -19,14 +19,18 @@ paths are tested against.  The routines the layers call (``conv2d``,
 (im2col's matrix holds kh * kw copies of the input, so it is built for at most
 COLS_BUDGET elements at a time), or take a faster path that computes the same:
 for stride 1 the adjoint is itself a convolution, with the kernel flipped and
-the complementary padding, and on the GPU a convolution with few channels runs
-as the direct kernel (direct_conv.py), which builds no im2col matrix at all.
+the complementary padding; on the GPU a convolution with few channels runs
+as the direct kernel (direct_conv.py), which builds no im2col matrix at all; and on
+NumPy im2col is built one cache-sized block at a time, the blocks shared out over
+the cores (blocked_conv.py), and no matrix is kept for the backward pass.
 """
 
 from .. import backend
 from ..shapes import conv_geometry, transpose_pads
+from . import cpu_threads
+from .blocked_conv import conv2d_blocked, conv2d_kernel_grad_blocked, conv2d_transpose_blocked
 from .direct_conv import conv2d_direct, conv2d_weight_grad_direct
-from .dispatch import use_direct_conv, use_flipped_adjoint
+from .dispatch import use_cpu_threads, use_direct_conv, use_flipped_adjoint
 from .windows import col2im, im2col
 
 
@@ -56,9 +60,10 @@ def conv2d(x, kernel, strides, padding, keep_cols=False):
     """Cross-correlation of x (N, H, W, C) with K (kh, kw, C, F): y (N, Ho, Wo, F), no bias.
 
     Paths: the direct kernel where dispatch.use_direct_conv says so (GPU, stride 1, few
-    channels), else conv2d_xp on slices of the batch (COLS_BUDGET).  With ``keep_cols``
-    it returns (y, cols): cols is the im2col matrix when the whole batch fitted one
-    slice, for conv2d_kernel_grad to reuse, else None.
+    channels), block by block where dispatch.use_cpu_threads says so (NumPy), else
+    conv2d_xp on slices of the batch (COLS_BUDGET).  With ``keep_cols`` it returns
+    (y, cols): cols is the im2col matrix when conv2d_xp built it for the whole batch
+    in one slice, for conv2d_kernel_grad to reuse, else None.
     """
     out_size, pads = conv_geometry(x.shape[1:3], kernel.shape[:2], strides, padding)
     return convolve(x, kernel, strides, pads, out_size, keep_cols)
@@ -70,7 +75,8 @@ def conv2d_transpose(y, kernel, in_size, strides, padding):
     Paths: for stride 1, where dispatch.use_flipped_adjoint says so (F <= C, NumPy, or
     the flipped convolution runs direct), the convolution of y with flip_kernel(K) over
     transpose_pads: its im2col matrix has F channels instead of C, or there is none;
-    otherwise conv2d_transpose_xp on slices of the batch (COLS_BUDGET).
+    otherwise conv2d_transpose_xp, its product on every core where dispatch.use_cpu_threads
+    says so (NumPy), else on slices of the batch (COLS_BUDGET).
     """
     kh, kw, c, _ = kernel.shape
     n, ho, wo, _ = y.shape
@@ -78,6 +84,8 @@ def conv2d_transpose(y, kernel, in_size, strides, padding):
     if use_flipped_adjoint(y, kernel.shape, strides):
         flipped = backend.get_array_module(kernel).ascontiguousarray(flip_kernel(kernel))
         return convolve(y, flipped, strides, transpose_pads(pads, kh, kw), tuple(in_size))
+    if use_cpu_threads(y, kernel):
+        return conv2d_transpose_blocked(y, kernel, in_size, strides, pads)
     return _joined([conv2d_transpose_xp(y[start:stop], kernel, in_size, strides, pads)
                     for start, stop in image_chunks(n, ho * wo * kh * kw * c)])
 
@@ -86,20 +94,37 @@ def conv2d_kernel_grad(x, dy, kernel_shape, strides, padding, cols=None):
     """dL/dK of y = conv2d(x, K, strides, padding), given dy = dL/dy.
 
     Paths: conv2d_kernel_grad_xp on ``cols`` when the forward kept them; the direct
-    weight-gradient kernel where dispatch.use_direct_conv says so; otherwise im2col
-    rebuilt slice by slice (COLS_BUDGET) and conv2d_kernel_grad_xp summed over the slices.
+    weight-gradient kernel where dispatch.use_direct_conv says so; block by block where
+    dispatch.use_cpu_threads says so; otherwise im2col rebuilt slice by slice
+    (COLS_BUDGET) and conv2d_kernel_grad_xp summed over the slices.
     """
     if cols is not None:
         return conv2d_kernel_grad_xp(cols, dy, kernel_shape)
     out_size, pads = conv_geometry(x.shape[1:3], kernel_shape[:2], strides, padding)
     if use_direct_conv(x, kernel_shape, strides):
         return conv2d_weight_grad_direct(x, dy, kernel_shape, pads)
+    if use_cpu_threads(x, dy):
+        return conv2d_kernel_grad_blocked(x, dy, kernel_shape, strides, pads)
     kh, kw, c, _ = kernel_shape
     grad = 0
     for start, stop in image_chunks(x.shape[0], out_size[0] * out_size[1] * kh * kw * c):
         cols = im2col_matrix(x[start:stop], (kh, kw), strides, pads, out_size)
         grad = grad + conv2d_kernel_grad_xp(cols, dy[start:stop], kernel_shape)
     return grad
+
+
+def conv_bias_grad(dz):
+    """dL/db[f] = sum over (n, oh, ow) of dL/dz[n, oh, ow, f], written as ones @ dz: one GEMV,
+    fast on NumPy and CuPy.  On NumPy, where dispatch.use_cpu_threads says so, OpenBLAS runs it
+    on one thread: threaded, it would leave its workers spinning against the next convolution's
+    threads (cpu_threads.py)."""
+    xp = backend.get_array_module(dz)
+    dz2 = dz.reshape(-1, dz.shape[-1])
+    ones = xp.ones(dz2.shape[0], dtype=dz.dtype)
+    if use_cpu_threads(dz):
+        with cpu_threads.blas_single_threaded():
+            return ones @ dz2
+    return ones @ dz2
 
 
 # --- below the maths: slicing the batch, the matrix, the flipped kernel ---
@@ -124,10 +149,13 @@ def im2col_matrix(x, kernel_size, strides, pads, out_size):
 
 
 def convolve(x, kernel, strides, pads, out_size, keep_cols=False):
-    """conv2d over explicit pads and output size (N, Ho, Wo, F): the direct kernel or conv2d_xp
-    slice by slice; with ``keep_cols``, (y, cols) as conv2d returns them."""
+    """conv2d over explicit pads and output size (N, Ho, Wo, F): the direct kernel, the blocked
+    form or conv2d_xp slice by slice; with ``keep_cols``, (y, cols) as conv2d returns them."""
     if use_direct_conv(x, kernel.shape, strides):
         y = conv2d_direct(x, kernel, pads)
+        return (y, None) if keep_cols else y
+    if use_cpu_threads(x, kernel):
+        y = conv2d_blocked(x, kernel, strides, pads, out_size)
         return (y, None) if keep_cols else y
     kh, kw, c, _ = kernel.shape
     chunks = image_chunks(x.shape[0], out_size[0] * out_size[1] * kh * kw * c)

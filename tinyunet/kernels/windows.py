@@ -37,12 +37,19 @@ def im2col_xp(x, kernel_size, strides, pads, out_size):
     pads is ((top, bottom), (left, right)); out_size is (Ho, Wo).
     """
     xp = backend.get_array_module(x)
+    return xp.ascontiguousarray(window_view(x, kernel_size, strides, pads, out_size))
+
+
+def window_view(x, kernel_size, strides, pads, out_size):
+    """im2col_xp before its copy: the (N, Ho, Wo, kh, kw, C) windows as a strided view of the
+    padded input (the padding is the only copy)."""
+    xp = backend.get_array_module(x)
     (kh, kw), (sh, sw), (ho, wo) = kernel_size, strides, out_size
-    xpad = xp.pad(x, ((0, 0), pads[0], pads[1], (0, 0)))
+    xpad = xp.pad(x, ((0, 0), pads[0], pads[1], (0, 0))) if any(map(any, pads)) else x
     # a view, no copy: windows[n, a, b, c, i, j] = xpad[n, a + i, b + j, c]
     windows = xp.lib.stride_tricks.sliding_window_view(xpad, (kh, kw), axis=(1, 2))
     windows = windows[:, :sh * (ho - 1) + 1:sh, :sw * (wo - 1) + 1:sw]     # the strided positions
-    return xp.ascontiguousarray(windows.transpose(0, 1, 2, 4, 5, 3))
+    return windows.transpose(0, 1, 2, 4, 5, 3)
 
 
 def col2im_xp(cols, in_size, strides, pads):
