@@ -20,7 +20,7 @@ timing; the kernel gradient's per-thread sums are added in thread order.
 import numpy
 
 from . import cpu_threads
-from .windows import col2im, window_view
+from .windows import col2im, is_pointwise, window_view
 
 # im2col rows per block: about this many bytes (a share of a core's 1-2 MB L2 cache) ...
 BLOCK_BYTES = 1 << 20
@@ -47,7 +47,7 @@ def _blocks_of(x, kernel_shape, strides, pads, out_size):
     without padding, whose im2col block is the input block itself, so no copy is needed."""
     kh, kw, c, _ = kernel_shape
     ho, wo = out_size
-    pointwise = (kh, kw) == (1, 1) and tuple(strides) == (1, 1) and not any(map(any, pads))
+    pointwise = is_pointwise((kh, kw), strides, pads)
     windows = x if pointwise else window_view(x, (kh, kw), strides, pads, out_size)
     blocks = plan_blocks(x.shape[0], ho, wo, wo * kh * kw * c * x.itemsize, cpu_threads.threads())
     return windows, blocks, pointwise

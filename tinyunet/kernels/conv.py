@@ -25,13 +25,15 @@ NumPy im2col is built one cache-sized block at a time, the blocks shared out ove
 the cores (blocked_conv.py), and no matrix is kept for the backward pass.
 """
 
+import contextlib
+
 from .. import backend
 from ..shapes import conv_geometry, transpose_pads
 from . import cpu_threads
 from .blocked_conv import conv2d_blocked, conv2d_kernel_grad_blocked, conv2d_transpose_blocked
 from .direct_conv import conv2d_direct, conv2d_weight_grad_direct
 from .dispatch import use_cpu_threads, use_direct_conv, use_flipped_adjoint
-from .windows import col2im, im2col
+from .windows import col2im, im2col, is_pointwise
 
 
 def conv2d_xp(x, kernel, strides, pads, out_size):
@@ -121,10 +123,8 @@ def conv_bias_grad(dz):
     xp = backend.get_array_module(dz)
     dz2 = dz.reshape(-1, dz.shape[-1])
     ones = xp.ones(dz2.shape[0], dtype=dz.dtype)
-    if use_cpu_threads(dz):
-        with cpu_threads.blas_single_threaded():
-            return ones @ dz2
-    return ones @ dz2
+    with cpu_threads.blas_single_threaded() if use_cpu_threads(dz) else contextlib.nullcontext():
+        return ones @ dz2
 
 
 # --- below the maths: slicing the batch, the matrix, the flipped kernel ---
@@ -143,7 +143,7 @@ def im2col_matrix(x, kernel_size, strides, pads, out_size):
     """im2col(x) as the (N * Ho * Wo, kh * kw * C) matrix; a 1x1 window at stride 1 without
     padding is the pixel itself, so then it is x, reshaped, with no copy."""
     c = x.shape[3]
-    if tuple(kernel_size) == (1, 1) and tuple(strides) == (1, 1) and pads == ((0, 0), (0, 0)):
+    if is_pointwise(kernel_size, strides, pads):
         return x.reshape(-1, c)
     return im2col(x, kernel_size, strides, pads, out_size).reshape(-1, kernel_size[0] * kernel_size[1] * c)
 

@@ -40,6 +40,12 @@ def im2col_xp(x, kernel_size, strides, pads, out_size):
     return xp.ascontiguousarray(window_view(x, kernel_size, strides, pads, out_size))
 
 
+def is_pointwise(kernel_size, strides, pads):
+    """True for a 1x1 window at stride 1 without padding: each window is the pixel itself,
+    so im2col is x reshaped, with no copy."""
+    return tuple(kernel_size) == (1, 1) and tuple(strides) == (1, 1) and not any(map(any, pads))
+
+
 def window_view(x, kernel_size, strides, pads, out_size):
     """im2col_xp before its copy: the (N, Ho, Wo, kh, kw, C) windows as a strided view of the
     padded input (the padding is the only copy)."""
