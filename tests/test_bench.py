@@ -67,3 +67,53 @@ def test_bench_apart_times_each_library_on_its_own(tmp_path):
     row = rows[0]
     assert row["timing"] == "apart" and row["steps"] == 3
     assert row["torch_step_ms"] > 0 and row["ratio"] is not None
+
+
+@pytest.mark.skipif(torch is None, reason="PyTorch does not import: twin comparison skipped")
+def test_torch_compile_column_is_checked_against_the_eager_twin(monkeypatch):
+    # torch.compile replaced by the function itself: the plumbing, without a minute of inductor
+    monkeypatch.setattr(torch, "compile", lambda fn: fn)
+    row = bench.main(["--size", "32", "--batch", "2", "--steps", "2", "--warmup", "1", "--no-layers",
+                      "--torch-compile"])[0]
+    assert row["torch_compile_check_ok"], row["torch_compile_check"]
+    assert row["torch_compile_step_ms"] > 0 and row["ratio_compile"] is not None
+    assert "torch.compile step" in bench.format_row(row)
+
+
+@pytest.mark.skipif(torch is None, reason="PyTorch does not import: twin comparison skipped")
+def test_a_compiled_twin_that_disagrees_gets_no_ratio(monkeypatch):
+    monkeypatch.setattr(torch, "compile", lambda fn: lambda x, y: fn(x, y) * 1.01)
+    row = bench.main(["--size", "32", "--batch", "2", "--steps", "1", "--warmup", "0", "--no-layers",
+                      "--torch-compile"])[0]
+    assert not row["torch_compile_check_ok"] and "loss" in row["torch_compile_check"]
+    assert row["ratio_compile"] is None and row["ratio"] is not None
+    assert "ratio refused" in bench.format_row(row)
+
+
+@pytest.mark.skipif(torch is None, reason="PyTorch does not import: twin comparison skipped")
+def test_a_failing_compilation_is_reported_and_the_bench_goes_on(monkeypatch, tmp_path):
+    def broken(fn):
+        def run(*args):
+            raise RuntimeError("no C++ compiler found")
+        return run
+
+    monkeypatch.setattr(torch, "compile", broken)
+    path = tmp_path / "b.json"
+    row = bench.main(["--size", "32", "--batch", "2", "--steps", "1", "--warmup", "0", "--no-layers",
+                      "--torch-compile", "--json", str(path)])[0]
+    assert row["torch_compile_error"] == "RuntimeError: no C++ compiler found"
+    assert "torch_compile_step_ms" not in row and row["torch_step_ms"] > 0
+    assert json.loads(path.read_text())[0]["torch_compile_error"] == row["torch_compile_error"]
+    assert "torch.compile failed" in bench.format_row(row)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(torch is None, reason="PyTorch does not import: twin comparison skipped")
+def test_torch_compile_really_compiles_the_twin():
+    # about 45 s on 2 cores, most of it inductor's first compilation
+    row = bench.main(["--size", "32", "--batch", "1", "--steps", "2", "--warmup", "1", "--no-layers",
+                      "--torch-compile", "--apart"])[0]
+    if "torch_compile_error" in row:
+        pytest.skip(f"torch.compile does not work here: {row['torch_compile_error']}")
+    assert row["torch_compile_check_ok"], row["torch_compile_check"]
+    assert row["torch_compile_first_step_ms"] > row["torch_compile_step_ms"] > 0

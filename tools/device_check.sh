@@ -4,16 +4,20 @@
 #   bash tools/device_check.sh            (from the repository root; writes under $OUT)
 #
 # Steps, each under `timeout` so that one hang cannot eat the lease, and each
-# run whatever happened before it (about 6 minutes on an H100, of which the gpu tests
-# take 3-4; LESSON=0 skips the lesson, step f):
+# run whatever happened before it (about 6 minutes on an H100 before the torch.compile
+# step, of which the gpu tests take 3-4).  All of them share BUDGET seconds (default 540,
+# under the device's 600 s a call): a step's limit is cut to what is left, and a step that
+# would get under 20 s is skipped, so the summary is always written.  LESSON=0 skips the
+# lesson (step g), COMPILE=0 the torch.compile column (step d).
 #   a. the card and the versions                                   -> $OUT/env.txt
 #   b. the kernel tests (CUDA twin vs xp twin), then every gpu test -> $OUT/tests.log
 #   c. python -m tinyunet.bench, article 256x256, batches 8 32 128,
 #      with the PyTorch twin                                        -> $OUT/bench.log, bench.json
-#   d. the same at batch 32 with the fast kernels off (plain CuPy) -> $OUT/bench_plain.json
-#   e. direct convolution vs im2col + GEMM per layer shape         -> $OUT/bench.log
-#   f. the article's lesson (run_all --config gpu)                  -> $OUT/gpurun.tgz
-#   g. a short summary table, printed last                         -> $OUT/summary.txt
+#   d. the same, batches 8 32 128, with torch.compile beside eager -> $OUT/bench_compile.json
+#   e. the same at batch 32 with the fast kernels off (plain CuPy) -> $OUT/bench_plain.json
+#   f. direct convolution vs im2col + GEMM per layer shape         -> $OUT/bench.log
+#   g. the article's lesson (run_all --config gpu)                  -> $OUT/gpurun.tgz
+#   h. a short summary table, printed last                         -> $OUT/summary.txt
 set -u
 OUT=${OUT:-/tmp/tinyunet_device_check}
 mkdir -p "$OUT"
@@ -24,9 +28,17 @@ unset CUPY_TF32
 STEPS="$OUT/steps.txt"
 : > "$STEPS"
 
+BUDGET=${BUDGET:-540}
+
 step() {   # step NAME SECONDS LOG COMMAND...: run under timeout, append its status to steps.txt
     local name=$1 limit=$2 log=$3
     shift 3
+    local left=$((BUDGET - SECONDS - 15))
+    if [ $left -lt 20 ]; then
+        echo "$name: SKIPPED (${left} s of the budget left)" >> "$STEPS"
+        return
+    fi
+    [ $limit -gt $left ] && limit=$left
     local start=$SECONDS
     echo "===== $name: $* (limit ${limit}s)" >> "$log"
     timeout --kill-after=10 "$limit" "$@" >> "$log" 2>&1
@@ -69,14 +81,20 @@ step gpu-tests 280 "$OUT/tests.log" env TINYUNET_DEVICE=cpu HYPOTHESIS_PROFILE=g
 step bench 180 "$OUT/bench.log" python -m tinyunet.bench --preset article --size 256 \
     --batch 8 32 128 --steps 20 --warmup 3 --json "$OUT/bench.json"
 
-# d. the plain CuPy path (fast kernels off), batch 32, for the before / after
+# d. torch.compile (default mode) beside eager PyTorch: three compilations, one per batch size
+if [ "${COMPILE:-1}" != 0 ]; then
+    step bench-compile 200 "$OUT/bench.log" python -m tinyunet.bench --preset article --size 256 \
+        --batch 8 32 128 --steps 20 --warmup 3 --no-layers --torch-compile --json "$OUT/bench_compile.json"
+fi
+
+# e. the plain CuPy path (fast kernels off), batch 32, for the before / after
 step bench-plain 45 "$OUT/bench.log" env TINYUNET_FAST_KERNELS=0 python -m tinyunet.bench --preset article \
     --size 256 --batch 32 --steps 10 --warmup 2 --no-torch --no-layers --json "$OUT/bench_plain.json"
 
-# e. direct convolution against im2col + GEMM, per U-Net layer shape
+# f. direct convolution against im2col + GEMM, per U-Net layer shape
 step direct-conv 60 "$OUT/bench.log" python tools/time_direct_conv.py --batch 32
 
-# f. the article's configuration end to end: 256 x 256, 82 subjects, batch 16, 15 epochs
+# g. the article's configuration end to end: 256 x 256, 82 subjects, batch 16, 15 epochs
 #    (LESSON=0 skips it when the lease is short)
 RUN=/tmp/tinyunet_gpurun
 if [ "${LESSON:-1}" != 0 ]; then
@@ -86,13 +104,14 @@ if [ "${LESSON:-1}" != 0 ]; then
     rm -f "$OUT/lesson.log"
 fi
 
-# g. the summary, last, because only the end of the output comes back
+# h. the summary, last, because only the end of the output comes back
 python - "$OUT" "$RUN" > "$OUT/summary.txt" 2>&1 <<'PY'
 import json, os, sys
 out, run = sys.argv[1], sys.argv[2]
 print("=" * 78)
 print(open(os.path.join(out, "steps.txt")).read().rstrip())
-for line in open(os.path.join(out, "tests.log")):
+tests_log = os.path.join(out, "tests.log")
+for line in open(tests_log) if os.path.exists(tests_log) else []:
     if (" passed" in line or " failed" in line or " error" in line) and line.strip().endswith("s"):
         print("tests:", line.strip())
     if line.startswith("FAILED") or line.startswith("ERROR"):
@@ -105,6 +124,7 @@ def load(name):
         return []
 rows = load("bench.json")
 plain = {r["batch"]: r for r in load("bench_plain.json")}
+compiled = load("bench_compile.json") if os.path.exists(os.path.join(out, "bench_compile.json")) else []
 print(f"{'batch':>5} {'ours ms':>8} {'first':>7} {'torch ms':>8} {'ratio':>6} {'plain ms':>8} "
       f"{'our MiB':>8} {'torch MiB':>9} {'our img/s':>9} {'torch img/s':>11}")
 for r in rows:
@@ -117,6 +137,15 @@ for r in rows:
           f"{fmt(r.get('tinyunet_predict_images_per_s'), '9.0f')} {fmt(r.get('torch_predict_images_per_s'), '11.0f')}")
     if not r.get("twin_check_ok", True):
         print("   twin check FAILED:", r.get("twin_check"))
+for r in compiled:
+    if "torch_compile_step_ms" not in r:
+        print(f"batch {r['batch']}: torch.compile gave no column: {r.get('torch_compile_error')}")
+        continue
+    ratio = r.get("ratio_compile")
+    print(f"batch {r['batch']:>4} vs torch.compile: ours {r['tinyunet_step_ms']:.2f} ms, eager {r['torch_step_ms']:.2f}, "
+          f"compiled {r['torch_compile_step_ms']:.2f} (compile {r['torch_compile_first_step_ms'] / 1e3:.0f} s, "
+          f"{(r.get('torch_compile_peak_bytes') or 0) / 2**20:.0f} MiB), ratio "
+          f"{format(ratio, '.2f') if ratio is not None else 'refused: ' + str(r.get('torch_compile_check'))}")
 try:
     metrics = json.load(open(os.path.join(run, "metrics.json")))
     print(f"gpu lesson: test Dice global {metrics['test_dice_global']:.3f}, per image "

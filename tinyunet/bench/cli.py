@@ -1,10 +1,12 @@
 """The command line of the benchmark: ``python -m tinyunet.bench [options]``.
 
     python -m tinyunet.bench [--preset article] [--size 256] [--batch 8 32 128] [--steps 20]
-                             [--warmup 3] [--no-torch] [--no-layers] [--json PATH]
+                             [--warmup 3] [--no-torch] [--apart] [--torch-compile]
+                             [--no-layers] [--json PATH]
 
 PyTorch is imported only when it is installed and ``--no-torch`` is not given; it then runs
 with TF32 off and cuDNN's autotuner off, so both sides compute in plain float32.
+``--torch-compile`` adds the twin under ``torch.compile`` (default mode) as a third column.
 """
 
 import argparse
@@ -12,6 +14,7 @@ import json
 import os
 
 from .. import backend
+from ..fileio import atomic_write
 from .measure import bench_one
 
 
@@ -30,6 +33,16 @@ def format_row(row):
                      f"peak {peak_text}, predict {row['torch_predict_images_per_s']:.0f} images/s")
         lines.append(f"  ratio tinyunet / torch: {ratio:.2f}" if ratio is not None
                      else "  ratio refused: the twin check failed")
+    if "torch_compile_step_ms" in row:
+        peak = row.get("torch_compile_peak_bytes")
+        peak_text = f"{peak / 2**20:.0f} MiB" if peak else "n/a on CPU"
+        compiled_ratio = row.get("ratio_compile")
+        lines.append(f"  torch.compile step {row['torch_compile_step_ms']:.2f} ms (compilation "
+                     f"{row['torch_compile_first_step_ms'] / 1e3:.1f} s), peak {peak_text}")
+        lines.append(f"  ratio tinyunet / torch.compile: {compiled_ratio:.2f}" if compiled_ratio is not None
+                     else "  ratio refused: a twin check failed")
+    elif "torch_compile_error" in row:
+        lines.append(f"  torch.compile failed: {row['torch_compile_error']}")
     if "layers" in row:
         slowest = sorted(row["layers"].items(), key=lambda kv: -sum(kv[1].values()))[:8]
         lines.append("  slowest layers (ms): " + ", ".join(
@@ -50,6 +63,9 @@ def argument_parser():
     parser.add_argument("--apart", action="store_true",
                         help="time tinyunet's steps, then PyTorch's, instead of interleaving them "
                              "(on a CPU each one's spinning threads slow the other)")
+    parser.add_argument("--torch-compile", action="store_true",
+                        help="also time the twin under torch.compile (default mode: forward, loss and "
+                             "backward compiled, Adam eager); its compilation is reported apart")
     parser.add_argument("--no-layers", action="store_true", help="skip the per-layer breakdown")
     parser.add_argument("--json", help="write the rows to this file")
     return parser
@@ -78,15 +94,15 @@ def main(argv=None):
     rows = []
     for batch in args.batch:
         row = bench_one(args.preset, args.size, batch, args.steps, args.warmup, torch,
-                        not args.no_layers, print, apart=args.apart)
+                        not args.no_layers, print, apart=args.apart, torch_compile=args.torch_compile)
         rows.append(row)
         print(format_row(row), flush=True)
         if backend.device == "gpu":
             backend.xp.get_default_memory_pool().free_all_blocks()
             if torch is not None:
                 torch.cuda.empty_cache()
-        if args.json:
-            with open(args.json, "w") as handle:
-                json.dump(rows, handle, indent=1)
+        if args.json:        # rewritten after each batch, whole: a stopped run keeps its rows
+            text = json.dumps(rows, indent=1).encode()
+            atomic_write(args.json, lambda handle: handle.write(text))
     return rows
 

@@ -3,7 +3,8 @@
 The row holds the first step's time (kernel compilation and memory-pool growth) apart from
 the median and minimum of ``steps`` steps after ``warmup``; the peak memory of a step;
 ``predict`` throughput; and, with the PyTorch twin, the same figures for it and the ratio
-of the medians, which is None unless the twin check passed.
+of the medians, which is None unless the twin check passed.  With ``torch_compile`` the row
+has a third column, ``torch_compile_*``, and ``ratio_compile``.
 """
 
 import statistics
@@ -14,7 +15,7 @@ from ..models import UNet
 from ..optimizers import Adam
 from .step import LEARNING_RATE, layer_breakdown, make_batch, peak_bytes, train_step
 from .timing import Timer
-from .twin import TwinTraining, twin_check
+from .twin import TwinTraining, compiled_check, twin_check
 
 
 def _step_figures(name, times):
@@ -26,14 +27,17 @@ def _images_per_s(batch, milliseconds):
     return round(batch / (milliseconds / 1e3), 1)
 
 
-def bench_one(preset, size, batch, steps, warmup, torch, layers, log, apart=False):
+def bench_one(preset, size, batch, steps, warmup, torch, layers, log, apart=False, torch_compile=False):
     """Measure one (preset, size, batch); returns the JSON row.
 
     ``torch`` is the torch module or None (tinyunet alone); ``layers`` adds the per-layer
-    breakdown; ``log`` prints the twin check's outcome.  ``apart`` times all of tinyunet's
+    breakdown; ``log`` prints the twin checks' outcomes.  ``apart`` times all of tinyunet's
     steps, then PyTorch's (after a warm-up of its own), instead of interleaving them: on a CPU
     each library's idle threads keep spinning for a while after its step, on the cores the
-    other needs, so interleaved steps measure that as well.
+    other needs, so interleaved steps measure that as well.  ``torch_compile`` adds a third
+    column, the twin's loss under ``torch.compile`` (default mode), checked against the eager
+    twin first; its first step holds the compilation, and a compilation that fails is
+    reported in the row (``torch_compile_error``) instead of stopping the bench.
     """
     on_gpu = backend.device == "gpu"
     timer = Timer.for_backend()
@@ -50,42 +54,70 @@ def bench_one(preset, size, batch, steps, warmup, torch, layers, log, apart=Fals
     row["tinyunet_first_step_ms"] = round(timer(ours), 3)
     row["tinyunet_peak_bytes"] = peak_bytes(ours)
 
-    twin = None
+    twins = {}                        # row prefix -> TwinTraining, timed in this order
     if torch is not None:
         # the GPU checks the timed shapes in float32; the CPU a smaller float64 copy of the problem
         check_size, check_batch = (size, batch) if on_gpu else (min(size, 64), min(batch, 2))
         ok, text = twin_check(preset, check_size, check_batch, torch, "cuda" if on_gpu else "cpu", on_gpu)
         row["twin_check"], row["twin_check_ok"] = text, bool(ok)
         log(f"  twin check {'passed' if ok else 'FAILED'}: {text}")
-        twin = TwinTraining(model, torch, x_host, y_host, on_gpu, LEARNING_RATE)
-        row["torch_first_step_ms"] = round(twin.timer(twin.step), 3)
-        row["torch_peak_bytes"] = twin.peak_bytes()
+        twins["torch"] = TwinTraining(model, torch, x_host, y_host, on_gpu, LEARNING_RATE)
+        if torch_compile:
+            _add_compiled_twin(row, twins, model, torch, x_host, y_host, on_gpu, log)
+        for name, twin in twins.items():
+            if name != "torch_compile":           # its first step was its compilation, above
+                row[f"{name}_first_step_ms"] = round(twin.timer(twin.step), 3)
+            row[f"{name}_peak_bytes"] = twin.peak_bytes()
 
     for _ in range(warmup):
         ours()
-        if twin is not None:
+        for twin in twins.values():
             twin.step()
-    ours_ms, theirs_ms = [], []
+    ours_ms, theirs_ms = [], {name: [] for name in twins}
     row["timing"] = "apart" if apart else "interleaved"
-    for _ in range(steps):            # interleaved, so drifting clocks hit both alike
+    for _ in range(steps):            # interleaved, so drifting clocks hit all alike
         ours_ms.append(timer(ours))
-        if twin is not None and not apart:
-            theirs_ms.append(twin.timer(twin.step))
-    if twin is not None and apart:
-        for _ in range(warmup):
-            twin.step()
-        theirs_ms = [twin.timer(twin.step) for _ in range(steps)]
+        for name, twin in twins.items():
+            if not apart:
+                theirs_ms[name].append(twin.timer(twin.step))
+    if apart:
+        for name, twin in twins.items():
+            for _ in range(warmup):
+                twin.step()
+            theirs_ms[name] = [twin.timer(twin.step) for _ in range(steps)]
     row.update(_step_figures("tinyunet", ours_ms))
-    if twin is not None:
-        row.update(_step_figures("torch", theirs_ms))
+    for name in twins:
+        row.update(_step_figures(name, theirs_ms[name]))
+    if "torch" in twins:
         row["ratio"] = round(row["tinyunet_step_ms"] / row["torch_step_ms"], 3) if row["twin_check_ok"] else None
+    if "torch_compile" in twins:
+        ok = row["twin_check_ok"] and row["torch_compile_check_ok"]
+        row["ratio_compile"] = round(row["tinyunet_step_ms"] / row["torch_compile_step_ms"], 3) if ok else None
 
     predict_runs = max(3, min(steps, 10))
     predict_ms = timer.median(lambda: model.predict(x, batch_size=batch), predict_runs, warmup=1)
     row["tinyunet_predict_images_per_s"] = _images_per_s(batch, predict_ms)
-    if twin is not None:
-        row["torch_predict_images_per_s"] = _images_per_s(batch, twin.predict_ms(predict_runs))
+    if "torch" in twins:
+        row["torch_predict_images_per_s"] = _images_per_s(batch, twins["torch"].predict_ms(predict_runs))
         row["torch_threads"] = torch.get_num_threads()
     if layers:
         row["layers"] = layer_breakdown(model, loss, optimizer, x, y)
     return row
+
+
+def _add_compiled_twin(row, twins, model, torch, x_host, y_host, on_gpu, log):
+    """Compile the twin's loss (its first call, timed), check it against the eager twin, and
+    add it to ``twins``; a compilation error goes into the row and leaves ``twins`` as it was."""
+    compiled = TwinTraining(model, torch, x_host, y_host, on_gpu, LEARNING_RATE, compile=True)
+    reference = twins["torch"].gradients()
+    try:
+        result, elapsed = compiled.timer.measure(compiled.gradients)     # the compilation
+    except Exception as error:     # inductor needs a C++ compiler on the CPU, Triton on the GPU
+        row["torch_compile_error"] = f"{type(error).__name__}: {str(error).splitlines()[0] if str(error) else ''}"
+        log(f"  torch.compile failed, no compiled column: {row['torch_compile_error']}")
+        return
+    ok, text = compiled_check(reference, result)
+    row["torch_compile_check"], row["torch_compile_check_ok"] = text, ok
+    row["torch_compile_first_step_ms"] = round(elapsed, 3)
+    log(f"  compiled twin check {'passed' if ok else 'FAILED'}: {text}")
+    twins["torch_compile"] = compiled

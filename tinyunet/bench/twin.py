@@ -4,7 +4,8 @@ PyTorch is not a dependency: every function here takes the ``torch`` module as a
 so the bench imports it only when it is installed.  The twin computes NCHW inside and takes
 and returns NHWC, like tinyunet.  ``twin_check`` compares loss and gradients before any ratio
 is printed: in float64 on the CPU (relative error 1e-9), in float32 on the GPU with TF32 off
-(1e-3 on the loss, 1e-2 per gradient).
+(1e-3 on the loss, 1e-2 per gradient).  ``compiled_check`` ties a ``torch.compile``d twin to
+the eager one the same way, in float32.
 """
 
 import numpy
@@ -175,22 +176,37 @@ def twin_check(preset, size, batch, torch, device, on_gpu):
 class TwinTraining:
     """The twin's training step (its DiceLoss, torch's Adam with Keras's epsilon 1e-7) on one batch.
 
+    ``compile=True`` runs the loss through ``torch.compile`` in its default mode: the forward
+    pass, DiceLoss and (through AOTAutograd) the backward pass become compiled kernels; Adam
+    stays PyTorch's own.  The first step then includes the compilation.
+
     ``timer`` is torch's CUDA events on the GPU, perf_counter on the CPU; ``peak_bytes`` is
     torch.cuda.max_memory_allocated over one step (None on the CPU: tracemalloc cannot see
     PyTorch's buffers).
     """
 
-    def __init__(self, model, torch, x, y, on_gpu, learning_rate):
+    def __init__(self, model, torch, x, y, on_gpu, learning_rate, compile=False):
         device = "cuda" if on_gpu else "cpu"
         self.torch, self.on_gpu = torch, on_gpu
         self.net = torch_twin(model, torch, device, torch.float32)
         self.optimizer = torch.optim.Adam(self.net.parameters(), lr=learning_rate, betas=(0.9, 0.999), eps=1e-7)
         self.x, self.y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
         self.timer = Timer("torch", torch) if on_gpu else Timer("cpu")
+        self.loss = torch.compile(self._loss) if compile else self._loss
+
+    def _loss(self, x, y):
+        return torch_dice_loss(y, self.net(x))
+
+    def gradients(self):
+        """(loss, {Keras-style name: gradient}) of one forward and backward pass, no update."""
+        self.optimizer.zero_grad(set_to_none=True)
+        value = self.loss(self.x, self.y)
+        value.backward()
+        return float(value.detach()), self.net.grads_as_keras()
 
     def step(self):
         self.optimizer.zero_grad(set_to_none=True)
-        torch_dice_loss(self.y, self.net(self.x)).backward()
+        self.loss(self.x, self.y).backward()
         self.optimizer.step()
 
     def peak_bytes(self):
@@ -207,3 +223,24 @@ class TwinTraining:
         """Median ms of the twin's inference on the batch, gradients off."""
         with self.torch.no_grad():
             return self.timer.median(lambda: self.net(self.x), reps, warmup=1)
+
+
+def compiled_check(eager, compiled):
+    """Do an eager twin's and a compiled twin's ``gradients()`` (loss, {name: gradient}), from the
+    same weights, agree in float32 (1e-3 on the loss, 1e-2 per gradient)?  Returns (ok, text).
+
+    The eager twin is the one ``twin_check`` compared with tinyunet, so a passing check ties
+    the compiled twin to tinyunet as well.
+    """
+    (value, grads), (compiled_value, compiled_grads) = eager, compiled
+    if set(grads) != set(compiled_grads):
+        return False, f"parameter sets differ: {sorted(set(grads) ^ set(compiled_grads))}"
+    worst, worst_key = 0.0, None
+    for key, g in grads.items():
+        error = numpy.linalg.norm(compiled_grads[key] - g) / max(numpy.linalg.norm(g), 1e-30)
+        if error > worst:
+            worst, worst_key = float(error), key
+    loss_error = abs(compiled_value - value) / max(abs(value), 1e-30)
+    ok = bool(loss_error <= 1e-3 and worst <= 1e-2)
+    return ok, (f"float32: compiled loss {compiled_value:.8g} vs eager {value:.8g} (rel. error "
+                f"{loss_error:.1e}); worst gradient rel. error {worst:.1e} ({worst_key})")
