@@ -6,6 +6,9 @@ and the kernel gradient, which sums the blocks in another order, to rounding too
 plan must cover every output row once, whatever the block size and thread count.
 """
 
+import threading
+import time
+
 import numpy
 import pytest
 
@@ -23,8 +26,8 @@ SHAPES = [  # (batch, H, W, C, F, kernel, stride, padding)
 @pytest.fixture(params=[1, 2, 3], ids=["1thread", "2threads", "3threads"])
 def small_blocks(request, monkeypatch):
     """Tiny blocks (one or two output rows) on 1-3 threads, so every shape has many blocks."""
-    monkeypatch.setattr(blocked_conv, "BLOCK_BYTES", 64)
-    monkeypatch.setattr(blocked_conv, "MIN_PIXELS", 1)
+    monkeypatch.setattr(cpu_threads, "BLOCK_BYTES", 64)
+    monkeypatch.setattr(cpu_threads, "MIN_PIXELS", 1)
     monkeypatch.setattr(cpu_threads, "threads", lambda: request.param)
     return request.param
 
@@ -80,7 +83,7 @@ def test_float32_blocks_give_float32_and_the_same_values_each_time(small_blocks)
     (4, 256, 256, 147456, 2), (4, 16, 16, 147456, 2), (1, 16, 16, 147456, 2), (3, 7, 5, 100, 2),
     (5, 4, 4, 10, 3), (1, 1, 1, 10 ** 9, 4), (2, 300, 1, 4, 1)])
 def test_block_plan_covers_every_output_row_once(n, ho, wo, row_bytes, threads):
-    blocks = blocked_conv.plan_blocks(n, ho, wo, row_bytes, threads)
+    blocks = cpu_threads.plan_blocks(n, ho, wo, row_bytes, threads)
     covered = numpy.zeros((n, ho), dtype=int)
     for n0, n1, r0, r1 in blocks:
         assert 0 <= n0 < n1 <= n and 0 <= r0 < r1 <= ho
@@ -118,36 +121,49 @@ def test_bias_gradient_is_the_sum_over_pixels():
 
 # --- the pool ---
 
-def test_run_shares_deals_round_robin_and_returns_in_share_order(monkeypatch):
-    monkeypatch.setattr(cpu_threads, "threads", lambda: 3)
-    assert cpu_threads.shares(list(range(7)), 3) == [[0, 3, 6], [1, 4], [2, 5]]
-    assert cpu_threads.shares([0], 3) == [[0]]
-    assert cpu_threads.run_shares(sum, range(7)) == [9, 5, 7]
+@pytest.mark.parametrize("threads", [1, 2, 3])
+def test_run_each_returns_every_result_in_item_order(monkeypatch, threads):
+    monkeypatch.setattr(cpu_threads, "threads", lambda: threads)
+    names = set()
+
+    def work(item):
+        names.add(threading.current_thread().name)
+        time.sleep(0.001 * (item % 3))     # uneven items: the threads take different counts
+        return item * item
+
+    assert cpu_threads.run_each(work, range(20)) == [i * i for i in range(20)]
+    assert len(names) == threads
+    assert cpu_threads.run_each(work, []) == []
+    assert cpu_threads.run_blocks(lambda n0, n1, r0, r1: (n1 - n0) * (r1 - r0), [(0, 2, 0, 3), (2, 3, 1, 2)]) == [6, 1]
 
 
-def test_an_error_in_a_share_is_raised_after_every_share_is_done(monkeypatch):
+def test_an_error_in_an_item_is_raised_after_every_thread_has_stopped(monkeypatch):
     monkeypatch.setattr(cpu_threads, "threads", lambda: 2)
-    done = []
+    running, done = [], []
 
-    def work(share):
-        if 1 in share:
-            raise ValueError("share with block 1")
-        done.append(share)
+    def work(item):
+        running.append(item)
+        if item == 1:
+            raise ValueError("item 1")
+        time.sleep(0.01)
+        done.append(item)
+        running.remove(item)
 
-    with pytest.raises(ValueError, match="block 1"):
-        cpu_threads.run_shares(work, range(4))
-    assert done == [[0, 2]]
+    with pytest.raises(ValueError, match="item 1"):
+        cpu_threads.run_each(work, range(50))
+    assert running == [1]                  # nothing else still running when the error is raised
+    assert len(done) < 49                  # and the threads took no more items after it
 
 
 @pytest.mark.skipif(not cpu_threads.available(), reason="no OpenBLAS found: its thread count cannot be set")
 def test_openblas_is_held_to_one_thread_inside_and_restored_after():
     setter, getter = cpu_threads._openblas
     before = getter()
-    seen = cpu_threads.run_shares(lambda share: getter(), range(4))
+    seen = cpu_threads.run_each(lambda item: getter(), range(4))
     assert seen and set(seen) == {1}
     assert getter() == before
     with pytest.raises(RuntimeError):
-        cpu_threads.run_shares(lambda share: (_ for _ in ()).throw(RuntimeError("boom")), range(4))
+        cpu_threads.run_each(lambda item: (_ for _ in ()).throw(RuntimeError("boom")), range(4))
     assert getter() == before
     with cpu_threads.blas_single_threaded():
         with cpu_threads.blas_single_threaded():

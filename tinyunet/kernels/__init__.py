@@ -5,7 +5,8 @@ hand-written CUDA twin with the same signature, tested against it.
     conv.py              conv2d, conv2d_transpose, conv2d_kernel_grad    (Conv2D, Conv2DTranspose)
                          im2col + one matrix product, each the other's adjoint
     blocked_conv.py      conv2d & co on NumPy: im2col one cache-sized block at a time, on every core
-    cpu_threads.py       the pool of threads those blocks run on, OpenBLAS held to one thread meanwhile
+    cpu_threads.py       the pool of threads those blocks run on, OpenBLAS held to one thread meanwhile;
+                         the element-wise and per-sample ops run their xp forms on its blocks too
     windows.py           im2col, col2im: the window gather and its scatter, + CUDA twins
     direct_conv.py       conv2d_direct, conv2d_weight_grad_direct: stride 1 without im2col
     direct_conv_cuda.py  their CUDA twins
@@ -14,6 +15,7 @@ hand-written CUDA twin with the same signature, tested against it.
     normalization.py     layer_norm, layer_norm_backward                  (LayerNormalization)
     activation.py        activate, activation_backward, bias_activation   (ReLU, Sigmoid, Softmax,
                          the convolutions' epilogue)
+    copies.py            concatenate, split, pad: the big copies, on every core on NumPy  (Concatenate)
     optimizers.py        adam_update, sgd_update, adam_update_all         (optimizers.Adam, SGD)
     dispatch.py          the one place that decides whether a CUDA twin runs: one predicate
                          per op, and the fast-kernels switch (set_fast, fast_enabled)
@@ -28,6 +30,7 @@ layers, the optimizers, the models or the data.
 
 from ..shapes import transpose_pads
 from .activation import bias_activation
+from .copies import concatenate, pad, split
 from .conv import conv2d, conv2d_kernel_grad, conv2d_transpose, conv_bias_grad, flip_kernel
 from .direct_conv import conv2d_direct, conv2d_weight_grad_direct
 from .dispatch import direct_conv_supported, fast_enabled, set_fast, use_cuda
@@ -37,6 +40,6 @@ from .optimizers import adam_update_all
 from .pooling import max_pool, max_pool_backward
 
 __all__ = ["fast_enabled", "set_fast", "use_cuda", "conv2d", "conv2d_transpose", "conv2d_kernel_grad", "conv_bias_grad",
-           "bias_activation", "im2col", "col2im", "max_pool", "max_pool_backward",
+           "bias_activation", "concatenate", "split", "pad", "im2col", "col2im", "max_pool", "max_pool_backward",
            "layer_norm", "layer_norm_backward", "adam_update_all",
            "conv2d_direct", "conv2d_weight_grad_direct", "direct_conv_supported", "flip_kernel", "transpose_pads"]

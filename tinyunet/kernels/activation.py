@@ -17,14 +17,18 @@ place, instead of two passes and a new array.  It is element-wise, so it does
 not do softmax, which reads all of a pixel's channels: dispatch sends softmax
 to the xp form.  That form is a few passes and two reductions over the last,
 contiguous axis, and a U-Net applies it once, to its output of a few channels:
-too little time to be worth a twin.
+too little time to be worth a twin.  On NumPy, bias_activation and activation_backward run
+their xp forms on blocks of rows, on every core (cpu_threads.py).
 """
 
 import functools
 
+import numpy
+
 from .. import backend
+from . import cpu_threads
 from ._cuda import ctype
-from .dispatch import use_cuda_bias_activation
+from .dispatch import use_cpu_threads, use_cuda_bias_activation
 
 ACTIVATIONS = ("linear", "relu", "sigmoid", "softmax")
 
@@ -68,7 +72,7 @@ def activate(name, z):
     return z
 
 
-def activation_backward(name, y, dy):
+def activation_backward_xp(name, y, dy):
     """dL/dz from dL/dy and the activation's output y."""
     if name == "relu":
         return dy * (y > 0)
@@ -84,6 +88,51 @@ def bias_activation_xp(z, bias, activation):
     if bias is not None:
         z += bias
     return activate(activation, z)
+
+
+# --- NumPy on every core: the xp forms on blocks of rows (every pixel on its own) ---
+
+def _on_cores(*arrays):
+    """NumPy arrays of one float dtype, (N, H, ...) with at least one element."""
+    return (use_cpu_threads(*arrays) and len({a.dtype for a in arrays}) == 1 and arrays[0].ndim >= 2
+            and arrays[0].size > 0 and arrays[0].dtype in (numpy.float32, numpy.float64))
+
+
+def _row_blocks(a):
+    n, h = a.shape[:2]
+    row = a[0, 0]
+    return cpu_threads.plan_blocks(n, h, row.shape[0] if row.ndim else 1, row.nbytes * 2)
+
+
+def bias_activation_blocked(z, bias, activation):
+    """bias_activation_xp on blocks of rows, in place in z, on every core."""
+    def work(n0, n1, r0, r1):
+        block = z[n0:n1, r0:r1]
+        y = bias_activation_xp(block, bias, activation)
+        if y is not block:          # 'linear' added the bias in place already
+            block[...] = y
+
+    cpu_threads.run_blocks(work, _row_blocks(z))
+    return z
+
+
+def activation_backward_blocked(name, y, dy):
+    """activation_backward_xp on blocks of rows, on every core."""
+    dz = numpy.empty(dy.shape, dtype=dy.dtype)
+
+    def work(n0, n1, r0, r1):
+        dz[n0:n1, r0:r1] = activation_backward_xp(name, y[n0:n1, r0:r1], dy[n0:n1, r0:r1])
+
+    cpu_threads.run_blocks(work, _row_blocks(dy))
+    return dz
+
+
+def activation_backward(name, y, dy):
+    """activation_backward_xp, or its blocks on every core where dispatch.use_cpu_threads takes
+    y and dy (NumPy floats; 'linear' has no work to share)."""
+    if name != "linear" and y.shape == dy.shape and _on_cores(y, dy):
+        return activation_backward_blocked(name, y, dy)
+    return activation_backward_xp(name, y, dy)
 
 
 _BODY = {
@@ -107,8 +156,12 @@ def _kernel(activation, with_bias, dtype_name):
 
 def bias_activation(z, bias, activation):
     """bias_activation_xp, or one in-place CUDA pass where dispatch.use_cuda_bias_activation
-    takes z, the bias and the activation (never softmax)."""
+    takes z, the bias and the activation (never softmax), or its blocks on every core where
+    dispatch.use_cpu_threads takes them (NumPy)."""
     if not use_cuda_bias_activation(z, bias, activation):
+        work = (z,) if bias is None else (z, bias)
+        if (bias is not None or activation != "linear") and _on_cores(*work):
+            return bias_activation_blocked(z, bias, activation)
         return bias_activation_xp(z, bias, activation)
     # without a bias the raw argument is never read: z stands in for it
     _kernel(activation, bias is not None, z.dtype.name)(z if bias is None else bias, z.shape[-1], z)

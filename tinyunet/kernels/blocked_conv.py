@@ -13,33 +13,21 @@ block is read back while it is still in the core's cache, and the blocks are sha
 over the cores (cpu_threads.py), so the copies, which NumPy runs on one thread, run on all
 of them.  Nothing is kept for the backward pass: the kernel gradient rebuilds its blocks.
 
-The blocks and their order are fixed by the shapes, so the result does not depend on the
-timing; the kernel gradient's per-thread sums are added in thread order.
+The blocks are fixed by the shapes and the thread count.  Which thread runs a block depends
+on the timing (each takes the next one left), but each block of the forward writes its own
+output rows, and the kernel gradient sums its blocks in fixed groups of neighbours whose sums
+are added in group order, so the result does not depend on the timing.
 """
+
+import threading
 
 import numpy
 
 from . import cpu_threads
+from .copies import pad
 from .windows import col2im, is_pointwise, window_view
 
-# im2col rows per block: about this many bytes (a share of a core's 1-2 MB L2 cache) ...
-BLOCK_BYTES = 1 << 20
-# ... but at least this many output pixels, so each product stays large enough to run fast
-MIN_PIXELS = 256
-
-
-def plan_blocks(n, ho, wo, row_bytes, threads):
-    """[(n0, n1, r0, r1), ...]: blocks of images n0:n1, output rows r0:r1, that cover the
-    (N, Ho) rows once.  A block holds several images only when it holds all their rows, so
-    y[n0:n1, r0:r1] is one contiguous run of pixels; there are at least ``threads`` blocks
-    where the batch allows it.  row_bytes: one output row's share of im2col (Wo*kh*kw*C*itemsize).
-    """
-    rows = max(1, BLOCK_BYTES // max(row_bytes, 1), -(-MIN_PIXELS // wo))
-    if rows >= ho and n >= threads:
-        images = max(1, min(BLOCK_BYTES // max(row_bytes * ho, 1), -(-n // threads)))
-        return [(i, min(i + images, n), 0, ho) for i in range(0, n, images)]
-    rows = max(1, min(rows, ho, -(-ho * n // threads)))
-    return [(i, i + 1, r, min(r + rows, ho)) for i in range(n) for r in range(0, ho, rows)]
+NO_PADS = ((0, 0), (0, 0))
 
 
 def _blocks_of(x, kernel_shape, strides, pads, out_size):
@@ -48,8 +36,11 @@ def _blocks_of(x, kernel_shape, strides, pads, out_size):
     kh, kw, c, _ = kernel_shape
     ho, wo = out_size
     pointwise = is_pointwise((kh, kw), strides, pads)
-    windows = x if pointwise else window_view(x, (kh, kw), strides, pads, out_size)
-    blocks = plan_blocks(x.shape[0], ho, wo, wo * kh * kw * c * x.itemsize, cpu_threads.threads())
+    if pointwise:
+        windows = x
+    else:       # the padded copy too is made on every core (copies.pad)
+        windows = window_view(pad(x, pads) if any(map(any, pads)) else x, (kh, kw), strides, NO_PADS, out_size)
+    blocks = cpu_threads.plan_blocks(x.shape[0], ho, wo, wo * kh * kw * c * x.itemsize)
     return windows, blocks, pointwise
 
 
@@ -81,31 +72,43 @@ def conv2d_blocked(x, kernel, strides, pads, out_size):
     ho, wo = out_size
     y = numpy.empty((x.shape[0], ho, wo, f), dtype=numpy.result_type(x, kernel))
     pixels = y.reshape(-1, f)           # a block's output pixels are one run of these rows
+    local = threading.local()           # each thread's im2col buffer
 
-    def work(share):
-        cols = _Columns(windows, kernel.shape, pointwise)
-        for n0, n1, r0, r1 in share:
-            start, stop = (n0 * ho + r0) * wo, ((n1 - 1) * ho + r1) * wo
-            numpy.matmul(cols.block(n0, n1, r0, r1), k2, out=pixels[start:stop])
+    def work(n0, n1, r0, r1):
+        if not hasattr(local, "cols"):
+            local.cols = _Columns(windows, kernel.shape, pointwise)
+        start, stop = (n0 * ho + r0) * wo, ((n1 - 1) * ho + r1) * wo
+        numpy.matmul(local.cols.block(n0, n1, r0, r1), k2, out=pixels[start:stop])
 
-    cpu_threads.run_shares(work, blocks)
+    cpu_threads.run_blocks(work, blocks)
     return y
+
+
+# the kernel gradient's blocks are summed in groups of neighbours, at least this many groups
+# per thread so that the threads can balance: the groups' sums are added in group order, so
+# the result does not depend on which thread summed which group
+GROUPS_PER_THREAD = 4
 
 
 def conv2d_kernel_grad_blocked(x, dy, kernel_shape, strides, pads):
     """conv2d_kernel_grad_xp's dK = im2col(x)^T @ dL/dy, summed block by block on every core."""
     f = kernel_shape[3]
     windows, blocks, pointwise = _blocks_of(x, kernel_shape, strides, pads, dy.shape[1:3])
-
-    def work(share):
-        cols, grad = _Columns(windows, kernel_shape, pointwise), 0
-        for n0, n1, r0, r1 in share:
-            grad = grad + cols.block(n0, n1, r0, r1).T @ dy[n0:n1, r0:r1].reshape(-1, f)
-        return grad
-
     if not blocks:      # an empty batch
         return numpy.zeros(kernel_shape, dtype=numpy.result_type(x, dy))
-    return sum(cpu_threads.run_shares(work, blocks)).reshape(kernel_shape)
+    size = -(-len(blocks) // (GROUPS_PER_THREAD * cpu_threads.threads()))
+    groups = [blocks[start:start + size] for start in range(0, len(blocks), size)]
+    local = threading.local()
+
+    def work(group):
+        if not hasattr(local, "cols"):
+            local.cols = _Columns(windows, kernel_shape, pointwise)
+        grad = 0
+        for n0, n1, r0, r1 in group:
+            grad = grad + local.cols.block(n0, n1, r0, r1).T @ dy[n0:n1, r0:r1].reshape(-1, f)
+        return grad
+
+    return sum(cpu_threads.run_each(work, groups)).reshape(kernel_shape)
 
 
 def conv2d_transpose_blocked(y, kernel, in_size, strides, pads):
@@ -119,13 +122,12 @@ def conv2d_transpose_blocked(y, kernel, in_size, strides, pads):
 def matmul_blocked(a, b):
     """a @ b for a tall a (M, K), its rows in blocks on every core."""
     out = numpy.empty((a.shape[0], b.shape[1]), dtype=numpy.result_type(a, b))
-    rows = max(MIN_PIXELS, BLOCK_BYTES // max(a.shape[1] * a.itemsize, 1))
+    rows = max(cpu_threads.MIN_PIXELS, cpu_threads.BLOCK_BYTES // max(a.shape[1] * a.itemsize, 1))
     rows = min(rows, -(-a.shape[0] // cpu_threads.threads()))
     blocks = [(start, min(start + rows, a.shape[0])) for start in range(0, a.shape[0], rows)]
 
-    def work(share):
-        for start, stop in share:
-            numpy.matmul(a[start:stop], b, out=out[start:stop])
+    def work(rows):
+        numpy.matmul(a[rows[0]:rows[1]], b, out=out[rows[0]:rows[1]])
 
-    cpu_threads.run_shares(work, blocks)
+    cpu_threads.run_each(work, blocks)
     return out

@@ -3,7 +3,7 @@
 NumPy runs its copies and ufuncs on one thread; only its BLAS (OpenBLAS, in NumPy's wheels)
 threads a matrix product, and only a large one.  A convolution on the CPU is mostly copies
 (im2col) and products too thin to thread well, so blocked_conv.py cuts it into blocks and
-runs them here, one share of the blocks per thread.  NumPy releases the GIL in both.
+runs them here, each thread taking the next block left.  NumPy releases the GIL in both.
 
 While the threads run, OpenBLAS is set to one thread: otherwise its own workers would take
 the same cores, and after each product they keep spinning for a while, competing with ours
@@ -18,7 +18,14 @@ the convolutions keep their one-copy im2col path.
     available()              True when OpenBLAS's thread count can be set
     threads()                how many threads the pool runs: OpenBLAS's own thread count,
                              so OPENBLAS_NUM_THREADS=1 also keeps tinyunet on one core
-    run_shares(work, items)  work(share) on each thread's share of items; results in order
+    run_each(work, items)    [work(item) for item in items] on every core, results in order
+    plan_blocks(n, h, w, row_bytes)   blocks (n0, n1, r0, r1) of an (N, H, W, ...) array's
+                             images and rows, each about BLOCK_BYTES
+    run_blocks(work, blocks) work(n0, n1, r0, r1) for every block, on every core
+
+The element-wise and per-sample ops (pooling, LayerNormalization, the activations and the
+convolution's epilogue, concatenation, padding) run their xp form on each block the same
+way: a block is small enough to stay in the core's cache across the form's few passes.
 """
 
 import contextlib
@@ -70,7 +77,7 @@ def _find_openblas():
 
 _openblas = _find_openblas()
 _lock = threading.Lock()
-_holders = 0            # how many run_shares are inside blas_single_threaded right now
+_holders = 0            # how many run_each calls are inside blas_single_threaded right now
 _saved = None           # OpenBLAS's thread count before the first of them
 _pool = None
 _pool_size = 0
@@ -129,30 +136,68 @@ if hasattr(os, "register_at_fork"):
     os.register_at_fork(after_in_child=_forget_pool)
 
 
-def shares(items, count):
-    """items dealt round-robin into ``count`` shares (block i to share i % count): neighbouring
-    blocks, which cost about the same, go to different threads."""
-    return [items[t::count] for t in range(count) if items[t::count]]
+# a block of work: about this many bytes (a share of a core's 1-2 MB L2 cache) ...
+BLOCK_BYTES = 1 << 20
+# ... but at least this many pixels, so that each block's NumPy calls (a matrix product, a
+# few ufuncs) run long enough to be worth their call overhead
+MIN_PIXELS = 256
 
 
-def run_shares(work, items):
-    """[work(share) for share in shares(items, threads())], the shares on the pool's threads
-    (the first on the calling thread) with OpenBLAS at one thread meanwhile.
-
-    The result is the same whatever the timing: each share is fixed before the threads start,
-    and the results come back in share order.  An exception in any share is raised here,
-    after every share has finished.
+def plan_blocks(n, h, w, row_bytes, count=None):
+    """[(n0, n1, r0, r1), ...]: blocks of images n0:n1, rows r0:r1, that cover the (N, H) rows
+    once.  A block holds several images only when it holds all their rows, so a[n0:n1, r0:r1]
+    of a C-contiguous (N, H, W, ...) array is one contiguous run; there are at least
+    ``count`` (default threads()) blocks where the batch allows it.  row_bytes: what one
+    row of the work touches (for a convolution, one output row's share of im2col).
     """
-    parts = shares(list(items), threads())
+    count = threads() if count is None else count
+    rows = max(1, BLOCK_BYTES // max(row_bytes, 1), -(-MIN_PIXELS // max(w, 1)))
+    if rows >= h and n >= count:
+        images = max(1, min(BLOCK_BYTES // max(row_bytes * h, 1), -(-n // count)))
+        return [(i, min(i + images, n), 0, h) for i in range(0, n, images)]
+    rows = max(1, min(rows, h, -(-h * n // count)))
+    return [(i, i + 1, r, min(r + rows, h)) for i in range(n) for r in range(0, h, rows)]
+
+
+def run_each(work, items):
+    """[work(item) for item in items], on every core, OpenBLAS at one thread meanwhile.
+
+    The calling thread and threads() - 1 of the pool's each take the next item no thread has
+    taken yet, until none is left: a thread slowed by the others (they share the memory bus)
+    takes fewer.  Which thread runs an item depends on the timing; the results, returned in
+    item order, do not, as long as no two items write the same elements.  An exception in
+    any item is raised here, after every thread has stopped (they take no item after it).
+    """
+    items = list(items)
+    count = min(threads(), len(items))
+    results, failed = [None] * len(items), []
+    order, order_lock = iter(range(len(items))), threading.Lock()
+
+    def drain():
+        while not failed:
+            with order_lock:
+                i = next(order, None)
+            if i is None:
+                return
+            try:
+                results[i] = work(items[i])
+            except BaseException as error:
+                failed.append(error)
+
     with blas_single_threaded():
-        if len(parts) <= 1:
-            return [work(part) for part in parts]
-        futures = [_executor(len(parts) - 1).submit(work, part) for part in parts[1:]]
+        if count <= 1:
+            return [work(item) for item in items]
+        futures = [_executor(count - 1).submit(drain) for _ in range(count - 1)]
         try:
-            first = work(parts[0])
+            drain()
         finally:
-            others = [future.exception() for future in futures]
-        errors = [error for error in others if error is not None]
-        if errors:
-            raise errors[0]
-        return [first] + [future.result() for future in futures]
+            for future in futures:
+                future.result()
+    if failed:
+        raise failed[0]
+    return results
+
+
+def run_blocks(work, blocks):
+    """[work(n0, n1, r0, r1) for each block], on every core (run_each)."""
+    return run_each(lambda block: work(*block), blocks)

@@ -18,9 +18,9 @@ import functools
 import numpy
 
 from .. import backend
-from . import _cuda
+from . import _cuda, cpu_threads
 from ._cuda import ctype, launch
-from .dispatch import use_cuda
+from .dispatch import use_cpu_threads, use_cuda
 
 
 def layer_norm_xp(x, epsilon):
@@ -45,6 +45,42 @@ def layer_norm_backward_xp(g, xhat, sigma, denominator):
     safe_sigma = xp.where(sigma > 0, sigma, 1)
     dx = (g - g_mean) / denominator
     dx -= xhat * (gx_mean / safe_sigma)     # the per-sample factor first: one full-size product
+    return dx
+
+
+# --- NumPy on every core: the xp forms on each sample (the statistics are per sample) ---
+
+def _per_sample(n):
+    return [(i, i + 1, 0, 1) for i in range(n)]
+
+
+def _on_cores(*arrays):
+    """Samples on every core: NumPy float arrays of one dtype (the xp form's), and more than one sample."""
+    return (use_cpu_threads(*arrays) and arrays[0].shape[0] > 1
+            and len({a.dtype for a in arrays}) == 1 and arrays[0].dtype in (numpy.float32, numpy.float64))
+
+
+def layer_norm_blocked(x, epsilon):
+    """layer_norm_xp on each sample, the samples shared out over the cores."""
+    n = x.shape[0]
+    xhat = numpy.empty(x.shape, dtype=x.dtype)
+    sigma, denominator = (numpy.empty((n, 1, 1, 1), dtype=xhat.dtype) for _ in range(2))
+
+    def work(i, stop, *_):
+        xhat[i:stop], sigma[i:stop], denominator[i:stop] = layer_norm_xp(x[i:stop], epsilon)
+
+    cpu_threads.run_blocks(work, _per_sample(n))
+    return xhat, sigma, denominator
+
+
+def layer_norm_backward_blocked(g, xhat, sigma, denominator):
+    """layer_norm_backward_xp on each sample, the samples shared out over the cores."""
+    dx = numpy.empty(g.shape, dtype=g.dtype)
+
+    def work(i, stop, *_):
+        dx[i:stop] = layer_norm_backward_xp(g[i:stop], xhat[i:stop], sigma[i:stop], denominator[i:stop])
+
+    cpu_threads.run_blocks(work, _per_sample(g.shape[0]))
     return dx
 
 
@@ -189,14 +225,20 @@ def layer_norm_backward_cuda(g, xhat, sigma, denominator):
 
 
 def layer_norm(x, epsilon):
-    """layer_norm_xp, or its CUDA twin where dispatch.use_cuda takes x."""
+    """layer_norm_xp, or its CUDA twin where dispatch.use_cuda takes x, or its samples on every
+    core where dispatch.use_cpu_threads does (NumPy floats, more than one sample)."""
     if use_cuda(x):
         return layer_norm_cuda(x, epsilon)
+    if _on_cores(x):
+        return layer_norm_blocked(x, epsilon)
     return layer_norm_xp(x, epsilon)
 
 
 def layer_norm_backward(g, xhat, sigma, denominator):
-    """layer_norm_backward_xp, or its CUDA twin where dispatch.use_cuda takes every array."""
+    """layer_norm_backward_xp, or its CUDA twin where dispatch.use_cuda takes every array, or
+    its samples on every core where dispatch.use_cpu_threads does (NumPy floats, more than one sample)."""
     if use_cuda(g, xhat, sigma, denominator):
         return layer_norm_backward_cuda(g, xhat, sigma, denominator)
+    if _on_cores(g, xhat, sigma, denominator):
+        return layer_norm_backward_blocked(g, xhat, sigma, denominator)
     return layer_norm_backward_xp(g, xhat, sigma, denominator)

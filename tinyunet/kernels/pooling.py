@@ -17,9 +17,9 @@ import numpy
 
 from .. import backend
 from ..shapes import pool_output_size
-from . import _cuda
+from . import _cuda, cpu_threads
 from ._cuda import ctype, launch
-from .dispatch import use_cuda_max_pool, use_cuda_max_pool_backward
+from .dispatch import use_cpu_threads, use_cuda_max_pool, use_cuda_max_pool_backward
 
 
 def window_xp(x, i, j, strides, out_size):
@@ -56,6 +56,47 @@ def max_pool_backward_xp(dy, argmax, in_shape, pool_size, strides):
         for j in range(pw):
             # += because windows overlap when strides < pool_size
             window_xp(dx, i, j, strides, dy.shape[1:3])[...] += dy * (argmax == i * pw + j)
+    return dx
+
+
+# --- NumPy on every core: the xp forms on blocks of output rows ---
+
+def max_pool_blocked(x, pool_size, strides):
+    """max_pool_xp on blocks of output rows (each block reads the input rows its windows
+    cover), on every core; the same values, written into one (y, argmax)."""
+    (ph, pw), (sh, sw) = pool_size, strides
+    n, _, _, c = x.shape
+    ho, wo = pool_output_size(x.shape[1:3], pool_size, strides)
+    y = numpy.empty((n, ho, wo, c), dtype=x.dtype)
+    argmax = numpy.empty((n, ho, wo, c), dtype=numpy.uint8 if ph * pw <= 256 else numpy.int32)
+
+    def work(n0, n1, r0, r1):
+        y[n0:n1, r0:r1], argmax[n0:n1, r0:r1] = max_pool_xp(x[n0:n1, r0 * sh:(r1 - 1) * sh + ph], pool_size, strides)
+
+    cpu_threads.run_blocks(work, cpu_threads.plan_blocks(n, ho, wo, wo * c * x.itemsize * sh * sw))
+    return y, argmax
+
+
+def max_pool_backward_blocked(dy, argmax, in_shape, pool_size, strides):
+    """max_pool_backward_xp on blocks of output rows, on every core.  Windows that overlap
+    (strides < pool_size) would add into the same input rows from two blocks, so there a
+    block is whole images."""
+    (ph, pw), (sh, sw) = pool_size, strides
+    n, ho, wo, c = dy.shape
+    dx = numpy.empty(tuple(in_shape), dtype=dy.dtype)
+
+    def work(n0, n1, r0, r1):
+        # input rows from the block's first window down to the next block's (the last block:
+        # to the bottom, with the rows no window reaches), so the blocks tile dx
+        top, bottom = r0 * sh, r1 * sh if r1 < ho else in_shape[1]
+        dx[n0:n1, top:bottom] = max_pool_backward_xp(dy[n0:n1, r0:r1], argmax[n0:n1, r0:r1],
+                                                     (n1 - n0, bottom - top, *in_shape[2:]), pool_size, strides)
+
+    if sh >= ph and sw >= pw:
+        blocks = cpu_threads.plan_blocks(n, ho, wo, wo * c * dy.itemsize * sh * sw)
+    else:
+        blocks = [(i, i + 1, 0, ho) for i in range(n)]
+    cpu_threads.run_blocks(work, blocks)
     return dx
 
 
@@ -164,14 +205,20 @@ def max_pool_backward_cuda(dy, argmax, in_shape, pool_size, strides):
 
 
 def max_pool(x, pool_size, strides):
-    """max_pool_xp, or its CUDA twin where dispatch.use_cuda_max_pool takes x."""
+    """max_pool_xp, or its CUDA twin where dispatch.use_cuda_max_pool takes x, or its blocks on
+    every core where dispatch.use_cpu_threads does (NumPy)."""
     if use_cuda_max_pool(x, pool_size):
         return max_pool_cuda(x, pool_size, strides)
+    if use_cpu_threads(x):
+        return max_pool_blocked(x, pool_size, strides)
     return max_pool_xp(x, pool_size, strides)
 
 
 def max_pool_backward(dy, argmax, in_shape, pool_size, strides):
-    """max_pool_backward_xp, or its CUDA twin where dispatch.use_cuda_max_pool_backward takes dy."""
+    """max_pool_backward_xp, or its CUDA twin where dispatch.use_cuda_max_pool_backward takes dy,
+    or its blocks on every core where dispatch.use_cpu_threads does (NumPy)."""
     if use_cuda_max_pool_backward(dy, argmax):
         return max_pool_backward_cuda(dy, argmax, in_shape, pool_size, strides)
+    if use_cpu_threads(dy, argmax):
+        return max_pool_backward_blocked(dy, argmax, in_shape, pool_size, strides)
     return max_pool_backward_xp(dy, argmax, in_shape, pool_size, strides)

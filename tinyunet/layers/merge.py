@@ -12,6 +12,7 @@ Example:
     >>> dskip, dup = cat.backward(dy)
 """
 
+from .. import kernels
 from .base import Layer
 
 
@@ -44,16 +45,10 @@ class Concatenate(Layer):
                                  "every other axis must agree")
         self.sizes = [s[axis] for s in shapes]
         self.out_shape = self.output_shape(shapes)
-        return self.xp.concatenate(inputs, axis=axis)
+        return kernels.concatenate(inputs, axis=axis)      # xp.concatenate (on every core on NumPy)
 
     def backward(self, dy):
         dy = self.check_backward_ready(dy, None if self.sizes is None else self.out_shape)
-        axis = self.axis % 4
-        grads, start = [], 0
-        for size in self.sizes:
-            index = [slice(None)] * 4
-            index[axis] = slice(start, start + size)
-            # a copy, not a view of dy: the caller may add to it in place (skip connections)
-            grads.append(self.xp.ascontiguousarray(dy[tuple(index)]))
-            start += size
-        return grads
+        # each x_i's slice of dy, as a copy, not a view of dy: the caller may add to it in
+        # place (skip connections); kernels.split copies them on every core on NumPy
+        return kernels.split(dy, self.sizes, axis=self.axis % 4)
