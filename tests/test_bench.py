@@ -117,3 +117,33 @@ def test_torch_compile_really_compiles_the_twin():
         pytest.skip(f"torch.compile does not work here: {row['torch_compile_error']}")
     assert row["torch_compile_check_ok"], row["torch_compile_check"]
     assert row["torch_compile_first_step_ms"] > row["torch_compile_step_ms"] > 0
+
+
+def test_memory_peaks_on_the_cpu_count_what_the_call_holds():
+    import numpy
+
+    def run():
+        a = numpy.ones(2 ** 20)            # 8 MiB held ...
+        b = numpy.ones(2 ** 19)            # ... and 4 MiB more at the peak
+        del a, b
+    peaks = bench.memory_peaks(run)
+    assert peaks["pool"] is None
+    assert 12 * 2 ** 20 <= peaks["live"] < 13 * 2 ** 20
+
+
+@pytest.mark.gpu
+def test_memory_peaks_on_the_gpu_count_the_bytes_in_use_and_the_pool(cupy):
+    held = cupy.ones(2 ** 20, dtype=cupy.float32)          # 4 MiB in use before the call
+    before = cupy.get_default_memory_pool().used_bytes()
+
+    def run():
+        a = cupy.ones(2 ** 21, dtype=cupy.float32)         # 8 MiB at the peak ...
+        del a
+        b = cupy.ones(2 ** 20, dtype=cupy.float32)         # ... then 4 MiB
+        del b
+
+    peaks = bench.memory_peaks(run)
+    assert before >= held.nbytes
+    assert peaks["live"] == before + 8 * 2 ** 20           # multiples of the pool's 512-byte unit
+    assert peaks["pool"] >= 8 * 2 ** 20
+    del held

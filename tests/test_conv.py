@@ -389,6 +389,30 @@ def test_batch_slicing_of_im2col_changes_nothing(xp, monkeypatch, cls, strides):
     numpy.testing.assert_allclose(backend.asnumpy(layer.grads["kernel"]), dk, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("strides", [1, 2])
+def test_a_big_im2col_matrix_is_rebuilt_in_backward_not_kept(xp, monkeypatch, strides):
+    """Conv2D keeps im2col's matrix only up to kernels.KEEP_COLS_BUDGET elements (where the
+    path builds one: the xp forms and CuPy's im2col, not NumPy's blocks); the kernel gradient
+    from the rebuilt matrix is the same."""
+    from tinyunet import kernels
+    layer = Conv2D(4, 3, strides=strides, padding="same", seed=0)
+    layer.build((2, 6, 6, 3), dtype="float64")
+    x = backend.to_device(normal_array(1, (2, 6, 6, 3)))
+    dy = backend.to_device(normal_array(2, layer.output_shape(x.shape)))
+    previous = kernels.set_fast(False)      # the readable path, which builds the matrix
+    try:
+        layer.forward(x)
+        assert layer.cols is not None and layer.cols.size <= kernels.KEEP_COLS_BUDGET
+        dx, dk = backend.asnumpy(layer.backward(dy)), backend.asnumpy(layer.grads["kernel"])
+        monkeypatch.setattr(kernels, "KEEP_COLS_BUDGET", layer.cols.size - 1)
+        layer.forward(x)
+        assert layer.cols is None
+        numpy.testing.assert_allclose(backend.asnumpy(layer.backward(dy)), dx, rtol=1e-12, atol=1e-12)
+        numpy.testing.assert_allclose(backend.asnumpy(layer.grads["kernel"]), dk, rtol=1e-12, atol=1e-12)
+    finally:
+        kernels.set_fast(previous)
+
+
 @pytest.mark.parametrize("kernel_size,padding", [(3, "same"), (4, "same"), (3, "valid"), (1, "same")])
 def test_stride_one_adjoint_by_flipped_kernel_equals_col2im(xp, kernel_size, padding):
     """For stride 1 the input gradient is a convolution with the flipped kernel (used when F <= C)."""

@@ -126,14 +126,16 @@ rows = load("bench.json")
 plain = {r["batch"]: r for r in load("bench_plain.json")}
 compiled = load("bench_compile.json") if os.path.exists(os.path.join(out, "bench_compile.json")) else []
 print(f"{'batch':>5} {'ours ms':>8} {'first':>7} {'torch ms':>8} {'ratio':>6} {'plain ms':>8} "
-      f"{'our MiB':>8} {'torch MiB':>9} {'our img/s':>9} {'torch img/s':>11}")
+      f"{'our MiB':>8} {'torch MiB':>9} {'in use':>7} {'torch':>7} {'our img/s':>9} {'torch img/s':>11}")
+print("      (MiB: our pool vs torch's reserved, then in use vs torch's allocated)")
 for r in rows:
     fmt = lambda v, spec: format(v, spec) if isinstance(v, (int, float)) else "-"
     mib = lambda v: v / 2**20 if isinstance(v, (int, float)) else None
     print(f"{r['batch']:>5} {fmt(r.get('tinyunet_step_ms'), '8.2f')} {fmt(r.get('tinyunet_first_step_ms'), '7.0f')} "
           f"{fmt(r.get('torch_step_ms'), '8.2f')} {fmt(r.get('ratio'), '6.2f')} "
           f"{fmt(plain.get(r['batch'], {}).get('tinyunet_step_ms'), '8.2f')} "
-          f"{fmt(mib(r.get('tinyunet_peak_bytes')), '8.0f')} {fmt(mib(r.get('torch_peak_bytes')), '9.0f')} "
+          f"{fmt(mib(r.get('tinyunet_peak_bytes')), '8.0f')} {fmt(mib(r.get('torch_reserved_peak_bytes')), '9.0f')} "
+          f"{fmt(mib(r.get('tinyunet_live_peak_bytes')), '7.0f')} {fmt(mib(r.get('torch_peak_bytes')), '7.0f')} "
           f"{fmt(r.get('tinyunet_predict_images_per_s'), '9.0f')} {fmt(r.get('torch_predict_images_per_s'), '11.0f')}")
     if not r.get("twin_check_ok", True):
         print("   twin check FAILED:", r.get("twin_check"))

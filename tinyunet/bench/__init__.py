@@ -5,7 +5,7 @@
                              [--no-layers] [--json PATH]
 
     timing.py   Timer: the one timer of the bench and tools/ (CUDA events or perf_counter)
-    step.py     make_batch, train_step, layer_breakdown, peak_bytes
+    step.py     make_batch, train_step, layer_breakdown, peak_bytes, memory_peaks
     twin.py     the PyTorch twin: torch_twin, torch_dice_loss, twin_check, TwinTraining,
                 compiled_check
     measure.py  bench_one: one (preset, size, batch) measured, as one row
@@ -17,8 +17,10 @@ the active backend (TINYUNET_DEVICE).  For each batch size the bench reports
 - the first step's time (kernel compilation and memory-pool growth) apart from the rest;
 - the median step time over ``--steps`` steps after ``--warmup`` steps (on the GPU each
   step is timed between two CUDA events, and the step's end is waited for);
-- the peak memory of a step: CuPy's memory pool (emptied first) on the GPU,
-  tracemalloc's peak on the CPU (NumPy reports its buffers to it);
+- the peak memory of a step: on the GPU CuPy's memory pool (emptied first), which also
+  holds the blocks cached for reuse (to compare with PyTorch's max_memory_reserved), and
+  the peak of the bytes in use, counted by a CuPy memory hook (to compare with its
+  max_memory_allocated); tracemalloc's peak on the CPU (NumPy reports its buffers to it);
 - ``predict`` throughput (images per second);
 - a per-layer forward / backward breakdown (each layer's call waited for, on a few
   extra steps that are not part of the median);
@@ -39,7 +41,8 @@ the active backend (TINYUNET_DEVICE).  For each batch size the bench reports
 
 ``--json PATH`` writes one row per batch size with the keys backend, device, preset,
 batch, size, tinyunet_step_ms, tinyunet_first_step_ms, torch_step_ms, ratio,
-tinyunet_peak_bytes, torch_peak_bytes, tinyunet_predict_images_per_s,
+tinyunet_peak_bytes, torch_peak_bytes (and on the GPU tinyunet_live_peak_bytes,
+torch_reserved_peak_bytes), tinyunet_predict_images_per_s,
 torch_predict_images_per_s, twin_check, layers ({name: {forward_ms, backward_ms}}); with
 ``--torch-compile`` also torch_compile_step_ms, torch_compile_first_step_ms,
 torch_compile_peak_bytes, torch_compile_check, ratio_compile (or torch_compile_error).
@@ -48,9 +51,9 @@ The file is rewritten whole after each batch size.
 
 from .cli import format_row, main
 from .measure import bench_one
-from .step import LEARNING_RATE, layer_breakdown, make_batch, peak_bytes, train_step
+from .step import LEARNING_RATE, layer_breakdown, make_batch, memory_peaks, peak_bytes, train_step
 from .timing import Timer
 from .twin import TwinTraining, compiled_check, torch_dice_loss, torch_twin, twin_check
 
-__all__ = ["main", "format_row", "bench_one", "LEARNING_RATE", "layer_breakdown", "make_batch", "peak_bytes",
+__all__ = ["main", "format_row", "bench_one", "LEARNING_RATE", "layer_breakdown", "make_batch", "memory_peaks", "peak_bytes",
            "train_step", "Timer", "TwinTraining", "compiled_check", "torch_dice_loss", "torch_twin", "twin_check"]

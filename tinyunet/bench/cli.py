@@ -21,14 +21,17 @@ from .measure import bench_one
 def format_row(row):
     """A few lines of text for one row."""
     ratio = row.get("ratio")
+    live = row.get("tinyunet_live_peak_bytes")
     lines = [f"{row['preset']} {row['size']}x{row['size']} batch {row['batch']} on {row['device']} "
              f"({row['backend']}, fast kernels {'on' if row['fast_kernels'] else 'off'})",
              f"  tinyunet step {row['tinyunet_step_ms']:.2f} ms (first step {row['tinyunet_first_step_ms']:.1f} ms), "
-             f"peak {row['tinyunet_peak_bytes'] / 2**20:.0f} MiB, predict "
-             f"{row['tinyunet_predict_images_per_s']:.0f} images/s"]
+             f"peak {row['tinyunet_peak_bytes'] / 2**20:.0f} MiB"
+             + (f" (in use {live / 2**20:.0f} MiB)" if live else "")
+             + f", predict {row['tinyunet_predict_images_per_s']:.0f} images/s"]
     if "torch_step_ms" in row:
-        peak = row.get("torch_peak_bytes")
-        peak_text = f"{peak / 2**20:.0f} MiB" if peak else "n/a on CPU"
+        peak, reserved = row.get("torch_peak_bytes"), row.get("torch_reserved_peak_bytes")
+        peak_text = f"{reserved / 2**20:.0f} MiB (in use {peak / 2**20:.0f} MiB)" if peak and reserved else \
+            f"{peak / 2**20:.0f} MiB" if peak else "n/a on CPU"
         lines.append(f"  torch    step {row['torch_step_ms']:.2f} ms (first step {row['torch_first_step_ms']:.1f} ms), "
                      f"peak {peak_text}, predict {row['torch_predict_images_per_s']:.0f} images/s")
         lines.append(f"  ratio tinyunet / torch: {ratio:.2f}" if ratio is not None

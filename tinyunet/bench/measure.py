@@ -1,7 +1,9 @@
 """One row of the benchmark: a (preset, size, batch) timed for tinyunet and, if given, its twin.
 
 The row holds the first step's time (kernel compilation and memory-pool growth) apart from
-the median and minimum of ``steps`` steps after ``warmup``; the peak memory of a step;
+the median and minimum of ``steps`` steps after ``warmup``; the peak memory of a step (on the
+GPU two pairs: CuPy's pool against PyTorch's reserved memory, the bytes in use against its
+allocated memory);
 ``predict`` throughput; and, with the PyTorch twin, the same figures for it and the ratio
 of the medians, which is None unless the twin check passed.  With ``torch_compile`` the row
 has a third column, ``torch_compile_*``, and ``ratio_compile``.
@@ -13,7 +15,7 @@ from .. import backend, kernels
 from ..losses import DiceLoss
 from ..models import UNet
 from ..optimizers import Adam
-from .step import LEARNING_RATE, layer_breakdown, make_batch, peak_bytes, train_step
+from .step import LEARNING_RATE, layer_breakdown, make_batch, memory_peaks, train_step
 from .timing import Timer
 from .twin import TwinTraining, compiled_check, twin_check
 
@@ -52,7 +54,12 @@ def bench_one(preset, size, batch, steps, warmup, torch, layers, log, apart=Fals
         train_step(model, loss, optimizer, x, y)
 
     row["tinyunet_first_step_ms"] = round(timer(ours), 3)
-    row["tinyunet_peak_bytes"] = peak_bytes(ours)
+    peaks = memory_peaks(ours)
+    # the GPU's pool holds blocks in use and blocks cached for reuse (PyTorch's "reserved");
+    # "live" counts only those in use (PyTorch's "allocated"): both pairs go into the row
+    row["tinyunet_peak_bytes"] = peaks["pool"] if on_gpu else peaks["live"]
+    if on_gpu:
+        row["tinyunet_live_peak_bytes"] = peaks["live"]
 
     twins = {}                        # row prefix -> TwinTraining, timed in this order
     if torch is not None:
@@ -68,6 +75,8 @@ def bench_one(preset, size, batch, steps, warmup, torch, layers, log, apart=Fals
             if name != "torch_compile":           # its first step was its compilation, above
                 row[f"{name}_first_step_ms"] = round(twin.timer(twin.step), 3)
             row[f"{name}_peak_bytes"] = twin.peak_bytes()
+            if on_gpu:
+                row[f"{name}_reserved_peak_bytes"] = twin.reserved_peak_bytes
 
     for _ in range(warmup):
         ours()

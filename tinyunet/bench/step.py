@@ -77,19 +77,62 @@ def layer_breakdown(model, loss, optimizer, x, y, steps=3):
     return table
 
 
+def _live_bytes_hook(memory_hook_class, start):
+    """A CuPy memory hook counting the bytes the memory pool has handed out and not yet had back
+    (from ``start``), and their peak: what ``torch.cuda.max_memory_allocated`` counts for PyTorch."""
+
+    class LiveBytes(memory_hook_class):
+        name = "tinyunet_live_bytes"
+
+        def __init__(self):
+            super().__init__()
+            self.live = self.peak = start
+
+        def malloc_postprocess(self, **kwargs):
+            self.live += kwargs["mem_size"]
+            self.peak = max(self.peak, self.live)
+
+        def free_postprocess(self, **kwargs):
+            self.live -= kwargs["mem_size"]
+
+    return LiveBytes()
+
+
 def peak_bytes(run):
-    """Peak memory of one call of ``run``: CuPy's memory pool (emptied first) on the GPU,
-    tracemalloc's peak on the CPU (NumPy reports its buffers to it)."""
+    """Peak memory of one call of ``run``: on the GPU, CuPy's memory pool (emptied first) after
+    the call, which holds every block the step took, in use or cached for reuse (what
+    ``torch.cuda.max_memory_reserved`` counts); on the CPU, tracemalloc's peak (NumPy reports
+    its buffers to it)."""
+    return memory_peaks(run)["pool" if backend.device == "gpu" else "live"]
+
+
+def memory_peaks(run):
+    """{"live": peak bytes in use during one call of ``run``, "pool": what the GPU's memory
+    pool held after it (None on the CPU)}.
+
+    live: on the CPU tracemalloc's peak; on the GPU the peak of the bytes CuPy's pool handed
+    out and had not been given back, counted by a memory hook (``cupy.cuda.MemoryHook``),
+    comparable with ``torch.cuda.max_memory_allocated``; None where CuPy has no such hook.
+    """
     if backend.device == "gpu":
-        pool = backend.xp.get_default_memory_pool()
+        cupy = backend.xp
+        pool = cupy.get_default_memory_pool()
         backend.synchronize()
         pool.free_all_blocks()
-        run()
+        hook_class = getattr(cupy.cuda, "MemoryHook", None)
+        if hook_class is None:
+            run()
+            live = None
+        else:
+            counter = _live_bytes_hook(hook_class, pool.used_bytes())   # from what is held before
+            with counter:
+                run()
+            live = int(counter.peak)
         backend.synchronize()
-        return int(pool.total_bytes())
+        return {"live": live, "pool": int(pool.total_bytes())}
     tracemalloc.start()
     try:
         run()
-        return int(tracemalloc.get_traced_memory()[1])
+        return {"live": int(tracemalloc.get_traced_memory()[1]), "pool": None}
     finally:
         tracemalloc.stop()

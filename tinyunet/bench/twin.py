@@ -181,8 +181,8 @@ class TwinTraining:
     stays PyTorch's own.  The first step then includes the compilation.
 
     ``timer`` is torch's CUDA events on the GPU, perf_counter on the CPU; ``peak_bytes`` is
-    torch.cuda.max_memory_allocated over one step (None on the CPU: tracemalloc cannot see
-    PyTorch's buffers).
+    torch.cuda.max_memory_allocated over one step, and ``reserved_peak_bytes`` its
+    max_memory_reserved (None on the CPU: tracemalloc cannot see PyTorch's buffers).
     """
 
     def __init__(self, model, torch, x, y, on_gpu, learning_rate, compile=False):
@@ -193,6 +193,7 @@ class TwinTraining:
         self.x, self.y = torch.from_numpy(x).to(device), torch.from_numpy(y).to(device)
         self.timer = Timer("torch", torch) if on_gpu else Timer("cpu")
         self.loss = torch.compile(self._loss) if compile else self._loss
+        self.reserved_peak_bytes = None
 
     def _loss(self, x, y):
         return torch_dice_loss(y, self.net(x))
@@ -210,13 +211,17 @@ class TwinTraining:
         self.optimizer.step()
 
     def peak_bytes(self):
+        """torch.cuda.max_memory_allocated over one step (None on the CPU); the step's
+        max_memory_reserved, from an emptied cache, is kept in ``reserved_peak_bytes``."""
         if not self.on_gpu:
             return None
         cuda = self.torch.cuda
         cuda.synchronize()
+        cuda.empty_cache()
         cuda.reset_peak_memory_stats()
         self.step()
         cuda.synchronize()
+        self.reserved_peak_bytes = int(cuda.max_memory_reserved())
         return int(cuda.max_memory_allocated())
 
     def predict_ms(self, reps):

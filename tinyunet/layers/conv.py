@@ -119,7 +119,9 @@ class Conv2D(_Conv):
                              f"{self.kernel_size} with 'valid' padding")
         self.x = x
         # keep im2col's matrix for the kernel gradient when the batch fitted one (kernels.conv.COLS_BUDGET)
-        z, self.cols = kernels.conv2d(x, self.params["kernel"], self.strides, self.padding, keep_cols=True)
+        # and it is small (kernels.conv.KEEP_COLS_BUDGET); backward rebuilds a bigger one
+        z, cols = kernels.conv2d(x, self.params["kernel"], self.strides, self.padding, keep_cols=True)
+        self.cols = cols if cols is not None and cols.size <= kernels.KEEP_COLS_BUDGET else None
         self.y = self.add_bias_and_activate(z)
         return self.y
 
