@@ -439,3 +439,20 @@ def test_input_gradient_can_be_skipped(xp):
     layer.forward(x)
     assert layer.backward(dy, input_gradient=False) is None
     numpy.testing.assert_array_equal(backend.asnumpy(layer.grads["kernel"]), kernel_grad)
+
+
+@pytest.mark.parametrize("cls", [Conv2D, Conv2DTranspose])
+def test_a_linear_convolution_keeps_only_its_output_shape(cls):
+    """A 'linear' layer's backward needs no output, so it keeps none (its memory goes with the
+    next layer); other activations keep y, which their derivatives are written in."""
+    x = normal_array(1, (2, 4, 4, 3))
+    for activation, keeps in (("linear", False), ("relu", True)):
+        layer = cls(2, 2, strides=2, activation=activation, seed=0)
+        layer.build(x.shape, dtype="float64")
+        with pytest.raises(RuntimeError, match="before forward"):
+            layer.backward(numpy.zeros(layer.output_shape(x.shape)))
+        y = layer.forward(x)
+        assert (layer.y is not None) == keeps and layer.y_shape == y.shape
+        with pytest.raises(ValueError, match="expected the forward output's shape"):
+            layer.backward(numpy.zeros((1, *y.shape[1:])))
+        assert layer.backward(numpy.ones(y.shape)).shape == x.shape

@@ -44,7 +44,7 @@ class _Conv(Layer):
         self.use_bias = bool(use_bias)
         self.kernel_initializer = initializers.get(kernel_initializer)
         self.bias_initializer = initializers.get(bias_initializer)
-        self.y = None
+        self.y, self.y_shape = None, None
 
     def get_config(self):
         """The constructor's arguments; ``seed`` is None unless it was an int (a numpy Generator's
@@ -64,12 +64,19 @@ class _Conv(Layer):
         return params
 
     def add_bias_and_activate(self, z):
-        """act(z + bias), in place on the fresh convolution output z (one pass on the GPU)."""
-        return kernels.bias_activation(z, self.params["bias"] if self.use_bias else None, self.activation)
+        """act(z + bias), in place on the fresh convolution output z (one pass on the GPU).
+
+        The layer keeps the output y for backward (every activation's derivative is written
+        in y), except for 'linear', whose derivative is 1: then only y's shape is kept, and
+        y's memory goes as soon as the next layer is done with it.
+        """
+        y = kernels.bias_activation(z, self.params["bias"] if self.use_bias else None, self.activation)
+        self.y, self.y_shape = (None if self.activation == "linear" else y), y.shape
+        return y
 
     def activation_and_bias_backward(self, dy):
         """dL/dz from dL/dy through the fused activation; fills grads['bias']."""
-        dy = self.check_backward_ready(dy, None if self.y is None else self.y.shape)
+        dy = self.check_backward_ready(dy, self.y_shape)
         dz = activation_backward(self.activation, self.y, dy)
         if self.use_bias:
             self.grads["bias"] = kernels.conv_bias_grad(dz)
@@ -122,8 +129,7 @@ class Conv2D(_Conv):
         # and it is small (kernels.conv.KEEP_COLS_BUDGET); backward rebuilds a bigger one
         z, cols = kernels.conv2d(x, self.params["kernel"], self.strides, self.padding, keep_cols=True)
         self.cols = cols if cols is not None and cols.size <= kernels.KEEP_COLS_BUDGET else None
-        self.y = self.add_bias_and_activate(z)
-        return self.y
+        return self.add_bias_and_activate(z)
 
     def backward(self, dy, input_gradient=True):
         dz = self.activation_and_bias_backward(dy)
@@ -186,8 +192,7 @@ class Conv2DTranspose(_Conv):
         self.x = x
         out_size = self.output_shape(x.shape)[1:3]
         z = kernels.conv2d_transpose(x, self.params["kernel"], out_size, self.strides, self.padding)
-        self.y = self.add_bias_and_activate(z)
-        return self.y
+        return self.add_bias_and_activate(z)
 
     def backward(self, dy, input_gradient=True):
         dz = self.activation_and_bias_backward(dy)
