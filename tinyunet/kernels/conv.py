@@ -129,8 +129,11 @@ def conv_bias_grad(dz):
 
 # --- below the maths: slicing the batch, the matrix, the flipped kernel ---
 
-# The largest im2col matrix built at once, in elements (256 MiB of float32).
-COLS_BUDGET = 2 ** 26
+# The largest im2col matrix built at once, in elements (64 MiB of float32).  A bigger batch
+# is cut into slices of whole images.  Each slice's product is still large (up3_conv of the
+# article's U-Net: 29,000 rows of 576), and the matrix is a transient that adds to the peak
+# memory of the backward pass: 2^26 elements let up3_conv's kernel gradient take 264 MB.
+COLS_BUDGET = 2 ** 24
 # The largest im2col matrix a Conv2D keeps from its forward pass for its kernel gradient
 # (16 MiB of float32); a bigger one is rebuilt in backward.  Kept, it would stay in memory
 # through the whole backward pass of the layers after it: at batch 32 the article's U-Net
