@@ -132,11 +132,14 @@ def test_nnunet_channel_names(tmp_path):
     assert sorted(manifest["patients"]) == ["case001", "case002", "case003"]
 
 
-def test_phantom_round_trip_gives_the_phantoms_own_slices(tmp_path):
+def test_phantom_round_trip_gives_the_phantoms_own_slices(tmp_path, capsys):
     assert main(["data", "phantom", "--out", str(tmp_path / "ct"), "--nifti", "--subjects", "4",
                  "--size", "64", "--seed", "2", "--slices", "6", "10"]) == 0
+    capsys.readouterr()
     assert main(["data", "import-nifti", str(tmp_path / "ct"), str(tmp_path / "imported"), "--size", "64",
                  "--splits", str(tmp_path / "ct" / "splits.json")]) == 0
+    progress = capsys.readouterr().err      # not a terminal here: a line per volume, no carriage returns
+    assert "\r" not in progress and progress.count(" volumes  ") == 4 and "4 volumes in" in progress
     export_folders(make_phantom(n_subjects=4, size=64, seed=2, slices_per_subject=(6, 10)), tmp_path / "phantom")
     assert pngs(tmp_path / "imported") == pngs(tmp_path / "phantom")
     assert len(pngs(tmp_path / "phantom")) > 40

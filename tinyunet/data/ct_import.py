@@ -165,21 +165,29 @@ def _run_all(jobs_args, jobs, progress):
 
 
 class _Bar:
-    """A one-line progress bar over volumes on stderr (silent when ``show`` is false)."""
+    """Progress over volumes on stderr (silent when ``show`` is false): a bar redrawn in place on
+    a terminal, one line per volume where stderr is a file or a pipe (a log, CI), which a
+    carriage return would turn into one long line."""
 
     def __init__(self, total, show):
         self.total, self.count, self.show = total, 0, show
+        self.redraw = show and sys.stderr.isatty()
 
     def step(self, name):
         self.count += 1
-        if self.show:
+        if not self.show:
+            return
+        if self.redraw:
             filled = round(30 * self.count / self.total)
             sys.stderr.write(f"\r[{'#' * filled}{'.' * (30 - filled)}] {self.count}/{self.total} volumes  {name:<20}")
-            sys.stderr.flush()
+        else:
+            sys.stderr.write(f"{self.count}/{self.total} volumes  {name}\n")
+        sys.stderr.flush()
 
     def done(self, seconds):
         if self.show:
-            sys.stderr.write(f"\n{self.total} volumes in {seconds:.1f} s\n")
+            finish_the_bar = "\n" if self.redraw else ""
+            sys.stderr.write(f"{finish_the_bar}{self.total} volumes in {seconds:.1f} s\n")
 
 
 def _label_values(label):
