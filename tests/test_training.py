@@ -128,6 +128,27 @@ def test_resume_continues_the_same_run(tmp_path):
                                                      checkpoint=tmp_path / "b.npz", resume=True)
 
 
+def test_a_numpy_integer_seed_checkpoints_and_resumes_like_an_int(tmp_path):
+    x, y = blobs(4)
+    as_int = UNet("article", input_shape=(32, 32, 1), seed=2).fit(
+        x, y, epochs=2, batch_size=2, seed=7, verbose=0, checkpoint=tmp_path / "a.npz")
+    first = UNet("article", input_shape=(32, 32, 1), seed=2)
+    first.fit(x, y, epochs=1, batch_size=2, seed=numpy.int64(7), verbose=0, checkpoint=tmp_path / "b.npz")
+    resumed = UNet("article", input_shape=(32, 32, 1), seed=5).fit(
+        x, y, epochs=2, batch_size=2, seed=numpy.int32(7), verbose=0, checkpoint=tmp_path / "b.npz", resume=True)
+    numpy.testing.assert_allclose(resumed.history["loss"], as_int.history["loss"], rtol=1e-6)
+
+
+@pytest.mark.parametrize("seed", [-1, 1.5, True, "0", None])
+def test_fit_refuses_a_seed_that_is_not_an_int_from_zero_before_training(seed):
+    x, y = blobs(2)
+    model = UNet("article", input_shape=(32, 32, 1), seed=0)
+    before = {key: value.copy() for key, value in model.params.items()}
+    with pytest.raises(ValueError, match="seed must be an int >= 0"):
+        model.fit(x, y, epochs=1, batch_size=2, seed=seed, verbose=0)
+    assert all(numpy.array_equal(before[key], value) for key, value in model.params.items())
+
+
 @pytest.mark.filterwarnings("ignore::RuntimeWarning")
 def test_divergence_stops_with_epoch_and_step_and_keeps_checkpoint(tmp_path):
     x, y = blobs(4)

@@ -44,6 +44,13 @@ def positive_int(value, name, where):
     return int(value)
 
 
+def non_negative_int(value, name, where):
+    """``value`` as an int if it is an int >= 0 (a NumPy integer too, not a bool), else a ValueError."""
+    if not isinstance(value, (int, numpy.integer)) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{where}: {name} must be an int >= 0, not {value!r}")
+    return int(value)
+
+
 def _batches(count, batch_size):
     return [(start, min(start + batch_size, count)) for start in range(0, count, batch_size)]
 
@@ -248,6 +255,7 @@ def fit(model, x, y, validation_data=None, epochs=15, batch_size=16, optimizer=N
     """
     epochs = positive_int(epochs, "epochs", "fit")
     batch_size = positive_int(batch_size, "batch_size", "fit")
+    seed = non_negative_int(seed, "seed", "fit")     # a plain int: it goes into the resume state's JSON
     if patience is not None:
         patience = positive_int(patience, "patience", "fit")
     if resume and checkpoint is None:
