@@ -150,6 +150,8 @@ def test_maxpool_size_not_divisible_raises(xp, shape):
     pool = MaxPooling2D(2, name="pool_under_test")
     with pytest.raises(ValueError, match=r"pool_under_test.*" + r"\(" + ", ".join(map(str, shape)) + r"\).*2x2"):
         pool.forward(backend.to_device(numpy.zeros(shape)))
+    with pytest.raises(ValueError, match=r"pool_under_test.*not tiled exactly"):      # as build would see it
+        pool.output_shape(shape)
 
 
 def test_maxpool_error_suggests_a_size_that_works(xp):

@@ -40,20 +40,26 @@ class MaxPooling2D(Layer):
                 "padding": self.padding}
 
     def output_shape(self, input_shape):
+        """(N, Ho, Wo, C); a ValueError (naming the nearest size that fits) when the windows do not
+        tile the input exactly, as forward would raise."""
         n, h, w, c = input_shape
+        self._check_tiling(tuple(input_shape))
         return (n, *pool_output_size((h, w), self.pool_size, self.strides), c)
 
-    def forward(self, x):
-        x = self.prepare_input(x)
-        h, w = x.shape[1:3]
+    def _check_tiling(self, shape):
+        h, w = shape[1:3]
         (ph, pw), (sh, sw) = self.pool_size, self.strides
         if h < ph or w < pw or (h - ph) % sh or (w - pw) % sw:
             fit_h = ph if h < ph else h - (h - ph) % sh   # the nearest size that tiles, not above h
             fit_w = pw if w < pw else w - (w - pw) % sw
             raise ValueError(
-                f"{self.name}: input {tuple(x.shape)} is not tiled exactly by {ph}x{pw} windows "
+                f"{self.name}: input {shape} is not tiled exactly by {ph}x{pw} windows "
                 f"with strides {sh}x{sw}: height - {ph} and width - {pw} must be multiples of the "
                 f"strides (a multiple of the pool size when strides = pool size; e.g. {fit_h}x{fit_w})")
+
+    def forward(self, x):
+        x = self.prepare_input(x)
+        self._check_tiling(tuple(x.shape))
         self.in_shape = x.shape
         # the window maths (one pass per window position, the first maximum kept) is kernels.pooling.max_pool_xp
         y, self.argmax = kernels.max_pool(x, self.pool_size, self.strides)
