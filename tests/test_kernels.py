@@ -297,3 +297,36 @@ def test_bias_activation_cuda_matches_xp(cupy, activation, with_bias, dtype, rng
     expected = module.bias_activation_xp(z.copy(), bias, activation)
     got = module.bias_activation(z.copy(), bias, activation)
     close(got, expected, rtol=1e-6 if dtype == "float32" else 1e-14, atol=1e-7)
+
+
+# the capturable matrix product (kernels/gemm.py): the U-Net's product shapes at batch 2 and
+# edge cases (one row, K below the slice depth, sizes that are not multiples of the tile)
+GEMM_CASES = [(2 * 64 * 64, 288, 32), (2 * 16 * 16, 2304, 128), (1, 5, 3), (130, 7, 70), (65, 300, 1)]
+
+
+@pytest.mark.parametrize("m, k, n", GEMM_CASES)
+@pytest.mark.parametrize("transposes", [(False, False), (True, False), (False, True), (True, True)],
+                         ids=["AB", "AtB", "ABt", "AtBt"])
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.gpu
+def test_matmul_cuda_matches_the_product(cupy, m, k, n, transposes, dtype, rng):
+    from tinyunet.kernels import gemm
+    a = rng.standard_normal((k, m) if transposes[0] else (m, k)).astype(dtype)
+    b = rng.standard_normal((n, k) if transposes[1] else (k, n)).astype(dtype)
+    a, b = (a.T if transposes[0] else a), (b.T if transposes[1] else b)
+    want = a.astype("float64") @ b.astype("float64")
+    got = gemm.matmul_cuda(cupy.asarray(a) if not transposes[0] else cupy.asarray(a.T).T,
+                           cupy.asarray(b) if not transposes[1] else cupy.asarray(b.T).T)
+    assert got.dtype == dtype and got.shape == (m, n)
+    tol = 1e-4 if dtype == "float32" else 1e-11
+    close(got, want, rtol=tol, atol=tol * numpy.sqrt(k))
+    again = gemm.matmul_cuda(cupy.asarray(a), cupy.asarray(b))
+    numpy.testing.assert_array_equal(backend.asnumpy(again), backend.asnumpy(got))   # one fixed order
+
+
+def test_matmul_cuda_refuses_what_it_cannot_multiply():
+    from tinyunet.kernels import gemm
+    with pytest.raises(ValueError, match=r"cannot multiply \(2, 3\) by \(4, 5\)"):
+        gemm.matmul_cuda(numpy.zeros((2, 3)), numpy.zeros((4, 5)))
+    with pytest.raises(ValueError, match="float32 or both float64"):
+        gemm.matmul_cuda(numpy.zeros((2, 3), "float32"), numpy.zeros((3, 5)))

@@ -8,14 +8,17 @@
 # step, of which the gpu tests take 3-4).  All of them share BUDGET seconds (default 540,
 # under the device's 600 s a call): a step's limit is cut to what is left, and a step that
 # would get under 20 s is skipped, so the summary is always written.  LESSON=0 skips the
-# lesson (step g), COMPILE=0 the torch.compile column (step d).
+# lesson (step g), COMPILE=0 the torch.compile column (step d); ONLY="bench bench-compile"
+# runs just the steps named (kernel-tests gpu-tests bench bench-compile bench-plain
+# direct-conv own-gemm lesson-gpu), for a second call when the first ran out of budget.
 #   a. the card and the versions                                   -> $OUT/env.txt
 #   b. the kernel tests (CUDA twin vs xp twin), then every gpu test -> $OUT/tests.log
 #   c. python -m tinyunet.bench, article 256x256, batches 8 32 128,
 #      with the PyTorch twin                                        -> $OUT/bench.log, bench.json
 #   d. the same, batches 8 32 128, with torch.compile beside eager -> $OUT/bench_compile.json
 #   e. the same at batch 32 with the fast kernels off (plain CuPy) -> $OUT/bench_plain.json
-#   f. direct convolution vs im2col + GEMM per layer shape         -> $OUT/bench.log
+#   f. direct convolution vs im2col + GEMM per layer shape;
+#      tinyunet's own (graph-capturable) matmul vs cuBLAS           -> $OUT/bench.log
 #   g. the article's lesson (run_all --config gpu)                  -> $OUT/gpurun.tgz
 #   h. a short summary table, printed last                         -> $OUT/summary.txt
 set -u
@@ -33,6 +36,10 @@ BUDGET=${BUDGET:-540}
 step() {   # step NAME SECONDS LOG COMMAND...: run under timeout, append its status to steps.txt
     local name=$1 limit=$2 log=$3
     shift 3
+    if [ -n "${ONLY:-}" ] && [[ " $ONLY " != *" $name "* ]]; then
+        echo "$name: not in ONLY" >> "$STEPS"
+        return
+    fi
     local left=$((BUDGET - SECONDS - 15))
     if [ $left -lt 20 ]; then
         echo "$name: SKIPPED (${left} s of the budget left)" >> "$STEPS"
@@ -93,11 +100,12 @@ step bench-plain 45 "$OUT/bench.log" env TINYUNET_FAST_KERNELS=0 python -m tinyu
 
 # f. direct convolution against im2col + GEMM, per U-Net layer shape
 step direct-conv 60 "$OUT/bench.log" python tools/time_direct_conv.py --batch 32
+step own-gemm 40 "$OUT/bench.log" python tools/time_gemm.py --batch 32
 
 # g. the article's configuration end to end: 256 x 256, 82 subjects, batch 16, 15 epochs
 #    (LESSON=0 skips it when the lease is short)
 RUN=/tmp/tinyunet_gpurun
-if [ "${LESSON:-1}" != 0 ]; then
+if [ "${LESSON:-1}" != 0 ] && { [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" lesson-gpu "* ]]; }; then
     rm -rf "$RUN"
     step lesson-gpu 200 "$OUT/lesson.log" python lessons/run_all.py --config gpu --out "$RUN"
     tar czf "$OUT/gpurun.tgz" -C "$RUN" --exclude='*.npz' . "$OUT/lesson.log" 2>/dev/null
@@ -148,6 +156,15 @@ for r in compiled:
           f"compiled {r['torch_compile_step_ms']:.2f} (compile {r['torch_compile_first_step_ms'] / 1e3:.0f} s, "
           f"{(r.get('torch_compile_peak_bytes') or 0) / 2**20:.0f} MiB), ratio "
           f"{format(ratio, '.2f') if ratio is not None else 'refused: ' + str(r.get('torch_compile_check'))}")
+try:     # the own matmul against cuBLAS (tools/time_gemm.py): what a graph-capturable step would pay
+    section = open(os.path.join(out, "bench.log")).read().split("===== own-gemm", 1)[1].splitlines()[1:]
+    print("own matmul vs cuBLAS, batch 32:")
+    for line in section:
+        if line.startswith("====="):
+            break
+        print("  " + line)
+except (OSError, IndexError):
+    print("own matmul vs cuBLAS: not run")
 try:
     metrics = json.load(open(os.path.join(run, "metrics.json")))
     print(f"gpu lesson: test Dice global {metrics['test_dice_global']:.3f}, per image "

@@ -192,6 +192,24 @@ def check_direct_conv(rng, dtype, tol):
     return results
 
 
+def check_gemm(rng, dtype, tol):
+    """The capturable matrix product, each operand row-major or a transposed (F-contiguous) view."""
+    from tinyunet.kernels import gemm
+
+    results = []
+    for m, k, n in [(130, 40, 70), (64, 16, 64), (1, 1, 1), (5, 3, 2), (200, 100, 9), (17, 300, 65)]:
+        for transpose_a in (False, True):
+            for transpose_b in (False, True):
+                a = rng.standard_normal((k, m) if transpose_a else (m, k)).astype(dtype)
+                b = rng.standard_normal((n, k) if transpose_b else (k, n)).astype(dtype)
+                a, b = (a.T if transpose_a else a), (b.T if transpose_b else b)
+                want = gemm.matmul_xp(a, b)
+                got = gemm.matmul_cuda(fake(a), fake(b))
+                results.append(check(f"matmul {dtype} {m}x{k} @ {k}x{n} (A^T {transpose_a}, B^T {transpose_b})",
+                                     got, want, tol, tol * float(numpy.abs(want).max()) * k))
+    return results
+
+
 def main():
     install()
     from tinyunet.kernels import normalization, optimizers, pooling, windows
@@ -255,6 +273,7 @@ def main():
         for i, (a, b) in enumerate(zip(state["cuda"], state["xp"])):
             results.append(check(f"adam {dtype} tensor {i}", a, b, tol, 1e-7))
         results += check_direct_conv(rng, dtype, tol)
+        results += check_gemm(rng, dtype, tol)
     print(f"{sum(results)} of {len(results)} emulated CUDA results match their xp twins")
     return 0 if all(results) else 1
 

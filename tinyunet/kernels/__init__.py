@@ -10,6 +10,8 @@ hand-written CUDA twin with the same signature, tested against it.
     windows.py           im2col, col2im: the window gather and its scatter, + CUDA twins
     direct_conv.py       conv2d_direct, conv2d_weight_grad_direct: stride 1 without im2col
     direct_conv_cuda.py  their CUDA twins
+    gemm.py              matmul_cuda: the matrix product as an own CUDA kernel, capturable in a
+                         CUDA graph (cuBLAS is not); not called in a step yet
     pooling.py           max_pool, max_pool_backward                      (MaxPooling2D)
     upsampling.py        upsample_nearest, upsample_bilinear (+ backward) (UpSampling2D; GEMMs, no twin)
     normalization.py     layer_norm, layer_norm_backward                  (LayerNormalization)

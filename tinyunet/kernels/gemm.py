@@ -1,0 +1,144 @@
+"""The matrix product as tinyunet's own CUDA kernel, for the day a training step is captured whole.
+
+    matmul_xp(a, b)     a @ b                                   the reference (NumPy or CuPy)
+    matmul_cuda(a, b)   the same product by one hand-written CUDA kernel, no cuBLAS
+
+The step's products (im2col @ K, the kernel gradients cols^T @ dL/dy, the transposed
+convolutions' y @ K^T) go to cuBLAS through ``@``, which is faster.  But CuPy refuses cuBLAS
+calls while a stream is being captured into a CUDA graph, and a graph is how a step at
+batch 8, bound by some 300 kernel launches and the Python between them, would be replayed
+with one launch.  This kernel is the capturable product; nothing calls it in a step yet
+(tools/time_gemm.py times it against cuBLAS on the U-Net's products).
+
+The kernel: C (M, N) = A (M, K) @ B (K, N), each a row-major matrix or the transpose of
+one (an F-contiguous view, as ``cols.T`` is), read in place.  A block of 256 threads owns a
+64 x 64 tile of C: it stages a 64 x 16 slice of A and a 16 x 64 slice of B in shared memory
+(zeros past the edges), and each thread adds their product into its 4 x 4 outputs, rows
+ty + 16 i and columns tx + 16 j, so that a warp reads B's row at 16 consecutive addresses
+and A's column at one (a broadcast).  The sum over K runs in one fixed order: the result
+is the same on every run.
+"""
+
+import functools
+
+import numpy
+
+from .. import backend
+from . import _cuda
+from ._cuda import ctype
+
+TILE, DEPTH, THREADS = 64, 16, 256
+
+_GEMM = r"""
+typedef %(T)s T;
+#define TRANS_A %(TA)d     // 1: A is stored as its transpose, (K, M) row-major
+#define TRANS_B %(TB)d     // 1: B is stored as its transpose, (N, K) row-major
+#define TILE 64
+#define DEPTH 16
+
+extern "C" __global__ void gemm(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ c,
+                                int m, int n, int k) {
+    __shared__ T as[DEPTH][TILE + 1];      // as[kk][row]: A's tile, turned so a column is a row
+    __shared__ T bs[DEPTH][TILE];          // bs[kk][col]
+    int t = threadIdx.x, tx = t %% 16, ty = t / 16;
+    long long row0 = (long long)blockIdx.x * TILE;
+    int col0 = blockIdx.y * TILE;
+    T acc[4][4];
+    #pragma unroll
+    for (int i = 0; i < 4; ++i)
+        #pragma unroll
+        for (int j = 0; j < 4; ++j) acc[i][j] = 0;
+    for (int k0 = 0; k0 < k; k0 += DEPTH) {
+        #pragma unroll
+        for (int q = 0; q < 4; ++q) {      // 1024 elements of each slice, 4 per thread
+#if TRANS_A
+            int kk = t / TILE + 4 * q, r = t %% TILE;          // consecutive threads: consecutive rows
+            long long gr = row0 + r;
+            int gk = k0 + kk;
+            as[kk][r] = (gr < m && gk < k) ? a[(long long)gk * m + gr] : (T)0;
+#else
+            int r = t / DEPTH + 16 * q, kk = t %% DEPTH;       // consecutive threads: consecutive k
+            long long gr = row0 + r;
+            int gk = k0 + kk;
+            as[kk][r] = (gr < m && gk < k) ? a[gr * k + gk] : (T)0;
+#endif
+#if TRANS_B
+            int cc = t / DEPTH + 16 * q, kb = t %% DEPTH;
+            int gc = col0 + cc, gkb = k0 + kb;
+            bs[kb][cc] = (gc < n && gkb < k) ? b[(long long)gc * k + gkb] : (T)0;
+#else
+            int kb = t / TILE + 4 * q, cc = t %% TILE;
+            int gc = col0 + cc, gkb = k0 + kb;
+            bs[kb][cc] = (gc < n && gkb < k) ? b[(long long)gkb * n + gc] : (T)0;
+#endif
+        }
+        __syncthreads();
+        #pragma unroll
+        for (int kk = 0; kk < DEPTH; ++kk) {
+            T av[4], bv[4];
+            #pragma unroll
+            for (int i = 0; i < 4; ++i) av[i] = as[kk][ty + 16 * i];
+            #pragma unroll
+            for (int j = 0; j < 4; ++j) bv[j] = bs[kk][tx + 16 * j];
+            #pragma unroll
+            for (int i = 0; i < 4; ++i)
+                #pragma unroll
+                for (int j = 0; j < 4; ++j) acc[i][j] += av[i] * bv[j];
+        }
+        __syncthreads();
+    }
+    #pragma unroll
+    for (int i = 0; i < 4; ++i) {
+        long long gr = row0 + ty + 16 * i;
+        if (gr >= m) continue;
+        #pragma unroll
+        for (int j = 0; j < 4; ++j) {
+            int gc = col0 + tx + 16 * j;
+            if (gc < n) c[gr * n + gc] = acc[i][j];
+        }
+    }
+}
+"""
+
+
+def matmul_xp(a, b):
+    """a (M, K) @ b (K, N): the reference."""
+    return a @ b
+
+
+@functools.lru_cache(maxsize=None)
+def _kernel(dtype, transpose_a, transpose_b):
+    return _cuda.compiled(_GEMM % dict(T=ctype(dtype), TA=int(transpose_a), TB=int(transpose_b)), "gemm")
+
+
+def _stored(cupy, a):
+    """(the row-major matrix a is read from, whether it is a's transpose): an F-contiguous a
+    (such as ``cols.T``) is read in place as its C-contiguous transpose."""
+    if a.flags.c_contiguous:
+        return a, False
+    if a.flags.f_contiguous:
+        return a.T, True
+    return cupy.ascontiguousarray(a), False
+
+
+def matmul_cuda(a, b):
+    """matmul_xp as one CUDA kernel: a 64 x 64 tile of the product per block of 256 threads."""
+    cupy = backend.get_array_module(a)
+    if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
+        raise ValueError(f"matmul_cuda: cannot multiply {tuple(a.shape)} by {tuple(b.shape)}")
+    if a.dtype != b.dtype or numpy.dtype(a.dtype) not in _cuda.CTYPES:
+        raise ValueError(f"matmul_cuda: both matrices must be float32 or both float64, not {a.dtype} and {b.dtype}")
+    (m, k), n = a.shape, b.shape[1]
+    if max(m, n, k) >= 2 ** 31:
+        raise ValueError(f"matmul_cuda: dimensions must be below 2^31, not {(m, k, n)}")
+    a_stored, transpose_a = _stored(cupy, a)
+    b_stored, transpose_b = _stored(cupy, b)
+    c = cupy.empty((m, n), dtype=a.dtype)
+    if m and n:
+        if k == 0:
+            c[...] = 0
+        else:
+            grid = (-(-m // TILE), -(-n // TILE))
+            _kernel(a.dtype, transpose_a, transpose_b)(
+                grid, (THREADS,), (a_stored, b_stored, c, numpy.int32(m), numpy.int32(n), numpy.int32(k)))
+    return c
