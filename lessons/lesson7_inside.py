@@ -29,7 +29,7 @@ import time
 
 import numpy
 
-from tinyunet import backend, diagnostics, lessons, plots
+from tinyunet import backend, diagnostics, initializers, lessons, plots
 from tinyunet.layers import Conv2DTranspose, conv_transpose_by_zero_insertion
 from tinyunet.models import UNet, load_model
 
@@ -88,10 +88,12 @@ initializer = model.config["kernel_initializer"]
 # the same configuration and seed draw the weights that training started from
 initial = backend.asnumpy(UNet(**model.config).layers[0].params["kernel"])
 trained = backend.asnumpy(first.params["kernel"])
-fan_in = int(numpy.prod(initial.shape[:3]))
+fan_in, fan_out = initializers.compute_fans(initial.shape)
+aim = initializers.target_stddev(initializer, initial.shape)
+aim = f"{initializer} aims at {aim[0]} = {aim[1]:.3f}" if aim else "an initialiser of your own"
 print(f"{first.name}: {initial.shape[-1]} filters of {initial.shape[0]} x {initial.shape[1]}; {initializer} draws "
-      f"them with standard deviation {initial.std():.3f} (he_normal aims at sqrt(2 / fan_in) = "
-      f"{numpy.sqrt(2 / fan_in):.3f}, fan_in = {fan_in}); after training {trained.std():.3f}, mean change per weight {numpy.abs(trained - initial).mean():.3f}")
+      f"them with standard deviation {initial.std():.3f} ({aim}, fan_in = {fan_in}, fan_out = {fan_out}); "
+      f"after training {trained.std():.3f}, mean change per weight {numpy.abs(trained - initial).mean():.3f}")
 plots.figure6_kernels(initial, trained, names=(f"at initialisation ({initializer})",
                                                f"after training ({os.path.basename(weights)})"),
                       layer=first.name, path=run.output("figure6_kernels.png"))

@@ -134,3 +134,22 @@ def test_keras_initializers_mean_spread_and_bounds(xp, name):
 def test_every_initializer_is_seeded(name):
     init = initializers.get(name)
     numpy.testing.assert_array_equal(to_numpy(init((4, 5), seed=2)), to_numpy(init((4, 5), seed=2)))
+
+
+@pytest.mark.parametrize("name", sorted(initializers.INITIALIZERS))
+def test_target_stddev_is_what_the_draws_have(name):
+    shape = (3, 3, 64, 96)          # 55,296 draws: their spread is within 1 % of the target
+    formula, value = initializers.target_stddev(name, shape)
+    draws = backend.asnumpy(initializers.get(name)(shape, seed=0))
+    numpy.testing.assert_allclose(draws.std(), value, rtol=0.02, atol=1e-12)
+    fan_in, fan_out = initializers.compute_fans(shape)
+    if name.startswith("he_"):
+        assert formula == "sqrt(2 / fan_in)" and value == pytest.approx((2 / fan_in) ** 0.5)
+    if name.startswith("glorot_"):
+        assert value == pytest.approx((2 / (fan_in + fan_out)) ** 0.5)
+    assert initializers.target_stddev(initializers.get(name), shape) == (formula, value)
+
+
+def test_target_stddev_of_an_initializer_of_ones_own_is_none():
+    assert initializers.target_stddev(lambda shape, seed=None, dtype="float32": None, (3, 3, 1, 8)) is None
+    assert initializers.target_stddev("no_such_initializer", (3, 3, 1, 8)) is None

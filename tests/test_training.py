@@ -128,6 +128,23 @@ def test_resume_continues_the_same_run(tmp_path):
                                                      checkpoint=tmp_path / "b.npz", resume=True)
 
 
+def test_the_epoch_loss_weights_each_batch_by_its_images():
+    """Batches of 2, 2 and 1 images: the epoch's loss is (2 l1 + 2 l2 + l3) / 5, as Keras and
+    the validation figures count it, not the plain mean of the three."""
+    x, y = blobs(5)
+    fitted = UNet("article", input_shape=(32, 32, 1), seed=2)
+    history = fitted.fit(x, y, epochs=1, batch_size=2, shuffle=False, optimizer=Adam(1e-3), verbose=0)
+    replay, optimizer, loss = UNet("article", input_shape=(32, 32, 1), seed=2), Adam(1e-3), DiceLoss()
+    losses = []
+    for start, stop in ((0, 2), (2, 4), (4, 5)):
+        losses.append(float(loss.forward(y[start:stop], replay.forward(x[start:stop]))))
+        replay.backward(loss.backward(), input_gradient=False)
+        optimizer.step(replay.params, replay.grads)
+    weighted = (2 * losses[0] + 2 * losses[1] + losses[2]) / 5
+    assert history.history["loss"][0] == pytest.approx(weighted, rel=1e-6)
+    assert abs(numpy.mean(losses) - weighted) > 1e-5 * weighted     # the plain mean would differ
+
+
 def test_a_numpy_integer_seed_checkpoints_and_resumes_like_an_int(tmp_path):
     x, y = blobs(4)
     as_int = UNet("article", input_shape=(32, 32, 1), seed=2).fit(

@@ -93,6 +93,7 @@ def _variance_scaling(scale, mode, distribution, name):
         return backend.to_device(values, dtype=dtype)
 
     initializer.__name__ = initializer.__qualname__ = name
+    initializer.variance_scaling = (scale, mode)
     spread = {"fan_in": "fan_in", "fan_avg": "(fan_in + fan_out) / 2"}[mode]
     initializer.__doc__ = (f"Keras's {name}: {distribution.replace('_', ' ')} with variance "
                            f"{scale:g} / {spread}.")
@@ -129,6 +130,21 @@ def ones(shape, seed=None, dtype="float32"):
 
 INITIALIZERS = {f.__name__: f for f in (he_normal, he_uniform, glorot_normal, glorot_uniform, lecun_normal,
                                         lecun_uniform, random_normal, random_uniform, zeros, ones)}
+
+
+def target_stddev(initializer, shape):
+    """(formula, value): the standard deviation the named Keras initialiser gives weights of
+    this shape, e.g. ("sqrt(2 / fan_in)", 0.118) for he_normal and a 3 x 3 x 16 kernel; None for
+    an initialiser that is not one of Keras's (a callable of one's own)."""
+    function = INITIALIZERS.get(initializer) if isinstance(initializer, str) else initializer
+    if function is None or function not in INITIALIZERS.values():
+        return None
+    if hasattr(function, "variance_scaling"):
+        scale, mode = function.variance_scaling
+        fan = {"fan_in": "fan_in", "fan_avg": "((fan_in + fan_out) / 2)"}[mode]
+        return f"sqrt({scale:g} / {fan})", _scale(shape, scale, mode)
+    return {random_normal: ("0.05", RANDOM_STDDEV), random_uniform: ("0.05 / sqrt(3)", RANDOM_LIMIT / math.sqrt(3.0)),
+            zeros: ("0 (a constant)", 0.0), ones: ("0 (a constant)", 0.0)}[function]
 
 
 def get(initializer):

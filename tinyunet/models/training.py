@@ -163,6 +163,9 @@ def _train_epoch(model, optimizer, x, y, order, batches, progress, epoch, checkp
     steps = len(batches)
     every = 1 if backend.device == "cpu" else max(1, steps // 10)
     losses = backend.xp.zeros(steps, dtype=model.dtype)
+    # the epoch's figure is the batches' mean weighted by their images, as Keras and the
+    # validation figures count it (the last batch may be smaller)
+    sizes = numpy.array([stop - start for start, stop in batches], dtype=float)
     for step, (start, stop) in enumerate(batches):
         index = order[start:stop]
         p = model.forward(x[index], check=False)
@@ -178,9 +181,10 @@ def _train_epoch(model, optimizer, x, y, order, batches, progress, epoch, checkp
                 raise TrainingDiverged(
                     f"fit: the loss became {seen[bad[0]]} at epoch {epoch + 1}, step {bad[0] + 1}/{steps}; "
                     f"training stopped{where}. A lower learning rate may help.")
-            progress.update(step + 1, float(seen.mean()), 1 - float(seen.mean()))
+            running = float(numpy.average(seen, weights=sizes[:step + 1]))
+            progress.update(step + 1, running, 1 - running)
     # the epoch's Dice coefficient is 1 - its Dice loss (batch by batch): no second pass
-    epoch_loss = float(losses.mean())
+    epoch_loss = float(numpy.average(backend.asnumpy(losses), weights=sizes))
     return {"loss": epoch_loss, "dice_coeff": 1 - epoch_loss}
 
 
