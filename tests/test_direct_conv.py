@@ -240,3 +240,69 @@ def test_cuda_twins_read_views_and_unaligned_arrays(cupy, rng):
     dz = cupy.asarray(rng.standard_normal(want.shape).astype("float32"))
     want_dk = conv2d_weight_grad_direct_xp(x.astype("float64"), dz.astype("float64"), kernel.shape, pads)
     assert relative_error(direct_conv_cuda.conv2d_weight_grad_direct_cuda(x, dz, kernel.shape, pads), want_dk) < 1e-5
+
+
+# the tiled twins (many channels): the article's im2col layers at batch 2 and edge cases (C not
+# a multiple of 16, F not a multiple of the 64-filter tile, 'valid', a 1 x 1 kernel)
+TILED_CASES = [((2, 16, 16, 64), (3, 3), 128, "same"),      # down5_conv
+               ((2, 32, 32, 128), (3, 3), 64, "same"),      # up4_conv
+               ((2, 16, 16, 256), (3, 3), 128, "same"),     # up5_conv
+               ((1, 9, 7, 40), (3, 2), 70, "valid"),
+               ((2, 5, 6, 96), (1, 1), 33, "same")]
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("shape, kernel_size, f, padding", TILED_CASES)
+@pytest.mark.gpu
+def test_tiled_cuda_twins_match_the_xp_twins(cupy, shape, kernel_size, f, padding, dtype, rng, monkeypatch):
+    from tinyunet.kernels import tiled_conv_cuda
+    x64, kernel64, pads = case_arrays(rng, shape, kernel_size, f, padding)
+    x, kernel = cupy.asarray(x64.astype(dtype)), cupy.asarray(kernel64.astype(dtype))
+    want = conv2d_direct_xp(x.astype("float64"), kernel.astype("float64"), pads)
+    tol = 1e-5 if dtype == "float32" else 1e-12
+    y = tiled_conv_cuda.conv2d_tiled_cuda(x, kernel, pads)
+    assert y.dtype == dtype and relative_error(y, want) < tol
+    dz = cupy.asarray(rng.standard_normal(want.shape).astype(dtype))
+    adjoint, flipped = transpose_pads(pads, *kernel_size), flip_kernel(kernel)
+    dx = tiled_conv_cuda.conv2d_tiled_cuda(dz, flipped, adjoint)
+    assert relative_error(dx, conv2d_direct_xp(dz.astype("float64"), flipped.astype("float64"), adjoint)) < tol
+    want_dk = conv2d_weight_grad_direct_xp(x.astype("float64"), dz.astype("float64"), kernel.shape, pads)
+    for min_split in (tiled_conv_cuda.MIN_SPLIT_PIXELS, 16):     # one split or several; then many
+        monkeypatch.setattr(tiled_conv_cuda, "MIN_SPLIT_PIXELS", min_split)
+        dk = tiled_conv_cuda.conv2d_weight_grad_tiled_cuda(x, dz, kernel.shape, pads)
+        assert relative_error(dk, want_dk) < tol
+        again = tiled_conv_cuda.conv2d_weight_grad_tiled_cuda(x, dz, kernel.shape, pads)
+        assert bool((dk == again).all())                          # partials added in split order
+
+
+@pytest.mark.gpu
+def test_the_tiled_kernel_runs_the_layers_only_when_switched_on(cupy, rng):
+    from tinyunet.kernels import dispatch
+    from tinyunet.layers import Conv2D
+    x = cupy.asarray(rng.standard_normal((2, 16, 16, 64)).astype("float32"))
+    assert not dispatch.use_tiled_conv(x, (3, 3, 64, 128), (1, 1))       # off by default
+    layer = Conv2D(128, 3, padding="same", activation="relu", seed=0)
+    layer.build(x.shape)
+    dy = cupy.asarray(rng.standard_normal(layer.output_shape(x.shape)).astype("float32"))
+    results = {}
+    for tiled in (False, True):
+        previous = kernels.set_tiled_conv(tiled)
+        try:
+            assert dispatch.use_direct_conv(x, (3, 3, 64, 128), (1, 1)) == tiled
+            y = layer.forward(x)
+            assert (layer.cols is None) == tiled      # the tiled path builds no im2col matrix to keep
+            results[tiled] = (y, layer.backward(dy), layer.grads["kernel"].copy(), layer.grads["bias"].copy())
+        finally:
+            kernels.set_tiled_conv(previous)
+    for got, want in zip(results[True], results[False]):
+        assert relative_error(got, want) < 1e-5
+
+
+def test_the_tiled_kernel_is_never_chosen_on_numpy():
+    from tinyunet.kernels import dispatch
+    previous = kernels.set_tiled_conv(True)
+    try:
+        assert not dispatch.use_tiled_conv(numpy.zeros((1, 4, 4, 64), "float32"), (3, 3, 64, 128), (1, 1))
+        assert not dispatch.use_direct_conv(numpy.zeros((1, 4, 4, 64), "float32"), (3, 3, 64, 128), (1, 1))
+    finally:
+        kernels.set_tiled_conv(previous)

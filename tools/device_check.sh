@@ -10,13 +10,14 @@
 # would get under 20 s is skipped, so the summary is always written.  LESSON=0 skips the
 # lesson (step g), COMPILE=0 the torch.compile column (step d); ONLY="bench bench-compile"
 # runs just the steps named (kernel-tests gpu-tests bench bench-compile bench-plain
-# direct-conv own-gemm lesson-gpu), for a second call when the first ran out of budget.
+# bench-tiled direct-conv own-gemm lesson-gpu), for a second call when the first ran out of budget.
 #   a. the card and the versions                                   -> $OUT/env.txt
 #   b. the kernel tests (CUDA twin vs xp twin), then every gpu test -> $OUT/tests.log
 #   c. python -m tinyunet.bench, article 256x256, batches 8 32 128,
 #      with the PyTorch twin                                        -> $OUT/bench.log, bench.json
 #   d. the same, batches 8 32 128, with torch.compile beside eager -> $OUT/bench_compile.json
 #   e. the same at batch 32 with the fast kernels off (plain CuPy) -> $OUT/bench_plain.json
+#      and with the tiled kernel for many channels on              -> $OUT/bench_tiled.json
 #   f. direct convolution vs im2col + GEMM per layer shape;
 #      tinyunet's own (graph-capturable) matmul vs cuBLAS           -> $OUT/bench.log
 #   g. the article's lesson (run_all --config gpu)                  -> $OUT/gpurun.tgz
@@ -98,6 +99,10 @@ fi
 step bench-plain 45 "$OUT/bench.log" env TINYUNET_FAST_KERNELS=0 python -m tinyunet.bench --preset article \
     --size 256 --batch 32 --steps 10 --warmup 2 --no-torch --no-layers --json "$OUT/bench_plain.json"
 
+# e2. the same with the tiled direct kernel for the layers of many channels (off by default)
+step bench-tiled 45 "$OUT/bench.log" env TINYUNET_TILED_CONV=1 python -m tinyunet.bench --preset article \
+    --size 256 --batch 32 --steps 10 --warmup 2 --no-torch --no-layers --json "$OUT/bench_tiled.json"
+
 # f. direct convolution against im2col + GEMM, per U-Net layer shape
 step direct-conv 60 "$OUT/bench.log" python tools/time_direct_conv.py --batch 32
 step own-gemm 40 "$OUT/bench.log" python tools/time_gemm.py --batch 32
@@ -132,6 +137,7 @@ def load(name):
         return []
 rows = load("bench.json")
 plain = {r["batch"]: r for r in load("bench_plain.json")}
+tiled = {r["batch"]: r for r in (load("bench_tiled.json") if os.path.exists(os.path.join(out, "bench_tiled.json")) else [])}
 compiled = load("bench_compile.json") if os.path.exists(os.path.join(out, "bench_compile.json")) else []
 print(f"{'batch':>5} {'ours ms':>8} {'first':>7} {'torch ms':>8} {'ratio':>6} {'plain ms':>8} "
       f"{'our MiB':>8} {'torch MiB':>9} {'in use':>7} {'torch':>7} {'our img/s':>9} {'torch img/s':>11}")
@@ -147,6 +153,9 @@ for r in rows:
           f"{fmt(r.get('tinyunet_predict_images_per_s'), '9.0f')} {fmt(r.get('torch_predict_images_per_s'), '11.0f')}")
     if not r.get("twin_check_ok", True):
         print("   twin check FAILED:", r.get("twin_check"))
+for batch, r in tiled.items():
+    print(f"batch {batch}: with TINYUNET_TILED_CONV=1 {r['tinyunet_step_ms']:.2f} ms, pool "
+          f"{r['tinyunet_peak_bytes'] / 2**20:.0f} MiB, in use {(r.get('tinyunet_live_peak_bytes') or 0) / 2**20:.0f} MiB")
 for r in compiled:
     if "torch_compile_step_ms" not in r:
         print(f"batch {r['batch']}: torch.compile gave no column: {r.get('torch_compile_error')}")

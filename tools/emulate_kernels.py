@@ -28,17 +28,21 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 from tinyunet import backend  # noqa: E402
 
 SHIM = r"""
+#include <algorithm>
 #include <barrier>
 #include <cmath>
 #include <thread>
 #include <vector>
 using std::sqrt;
+using std::min;
 struct dim3_ { unsigned x, y, z; };
 thread_local dim3_ threadIdx, blockIdx;
 dim3_ blockDim, gridDim;
 static std::barrier<>* block_barrier;
 static void __syncthreads() { block_barrier->arrive_and_wait(); }
 #define __global__
+#define __device__
+#define __forceinline__ inline
 #define __restrict__ __restrict
 #define __shared__ static
 template <class F> static void emulate(unsigned gx, unsigned gy, unsigned bx, F f) {
@@ -192,6 +196,40 @@ def check_direct_conv(rng, dtype, tol):
     return results
 
 
+def check_tiled_conv(rng, dtype, tol):
+    """The tiled direct convolution (many channels): forward, adjoint through the forward, weight gradient."""
+    from tinyunet.kernels import direct_conv, tiled_conv_cuda
+    from tinyunet.kernels.conv import flip_kernel
+    from tinyunet.shapes import padding_amounts, transpose_pads
+
+    results = []
+    for shape, (kh, kw), f, padding in [((2, 5, 6, 64), (3, 3), 32, "same"), ((1, 4, 4, 48), (3, 3), 70, "same"),
+                                        ((2, 6, 5, 20), (2, 3), 9, "valid"), ((1, 3, 3, 128), (1, 1), 64, "same"),
+                                        ((2, 8, 8, 32), (3, 3), 16, "same")]:
+        pads = tuple(padding_amounts(n, k, 1, padding) for n, k in zip(shape[1:3], (kh, kw)))
+        x = rng.standard_normal(shape).astype(dtype)
+        kernel = rng.standard_normal((kh, kw, shape[3], f)).astype(dtype)
+        label = f"{dtype} {shape} k{(kh, kw)} F{f} {padding}"
+        y = direct_conv.conv2d_direct_xp(x, kernel, pads)
+        results.append(check(f"conv2d_tiled {label}", tiled_conv_cuda.conv2d_tiled_cuda(fake(x), fake(kernel), pads),
+                             y, tol, tol * float(numpy.abs(y).max())))
+        dz = rng.standard_normal(y.shape).astype(dtype)
+        flipped, adjoint = numpy.ascontiguousarray(flip_kernel(kernel)), transpose_pads(pads, kh, kw)
+        dx = direct_conv.conv2d_direct_xp(dz, flipped, adjoint)
+        results.append(check(f"conv2d_tiled adjoint {label}", tiled_conv_cuda.conv2d_tiled_cuda(fake(dz), fake(flipped), adjoint),
+                             dx, tol, tol * float(numpy.abs(dx).max())))
+        dk = direct_conv.conv2d_weight_grad_direct_xp(x, dz, kernel.shape, pads)
+        default = tiled_conv_cuda.MIN_SPLIT_PIXELS
+        for tiny in (False, True):      # one split; then splits of 16 pixels, the last one short
+            tiled_conv_cuda.MIN_SPLIT_PIXELS = 16 if tiny else default
+            splits = tiled_conv_cuda.weight_grad_splits(dz.size // f)[0]
+            results.append(check(f"conv2d_weight_grad_tiled {label} ({splits} splits)",
+                                 tiled_conv_cuda.conv2d_weight_grad_tiled_cuda(fake(x), fake(dz), kernel.shape, pads),
+                                 dk, tol, tol * float(numpy.abs(dk).max())))
+        tiled_conv_cuda.MIN_SPLIT_PIXELS = default
+    return results
+
+
 def check_gemm(rng, dtype, tol):
     """The capturable matrix product, each operand row-major or a transposed (F-contiguous) view."""
     from tinyunet.kernels import gemm
@@ -274,6 +312,7 @@ def main():
             results.append(check(f"adam {dtype} tensor {i}", a, b, tol, 1e-7))
         results += check_direct_conv(rng, dtype, tol)
         results += check_gemm(rng, dtype, tol)
+        results += check_tiled_conv(rng, dtype, tol)
     print(f"{sum(results)} of {len(results)} emulated CUDA results match their xp twins")
     return 0 if all(results) else 1
 

@@ -14,6 +14,10 @@ table in milliseconds:
     dgrad GEMM + col2im: col2im(dz @ K^T)
           direct:        conv2d_direct_cuda(dz, flip_kernel(K), transpose_pads(pads))
 
+For the layers with many channels (C > 32, where the one-thread-per-pixel kernel stops) the
+"dir" columns are the tiled twins instead (tiled_conv_cuda.py: conv2d_tiled_cuda and
+conv2d_weight_grad_tiled_cuda), which the layers take only with TINYUNET_TILED_CONV=1.
+
 The baseline is written out here rather than taken from tinyunet.layers.conv, so that it stays
 im2col + GEMM whatever the layer dispatches to.  TF32 stays off (CUPY_TF32 unset), as in bench.
 """
@@ -28,13 +32,14 @@ sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
 from tinyunet import backend  # noqa: E402
 from tinyunet.bench import Timer  # noqa: E402
-from tinyunet.kernels import direct_conv_cuda, dispatch, windows  # noqa: E402
+from tinyunet.kernels import direct_conv_cuda, dispatch, tiled_conv_cuda, windows  # noqa: E402
 from tinyunet.kernels.conv import flip_kernel  # noqa: E402
 from tinyunet.shapes import padding_amounts, transpose_pads  # noqa: E402
 
 # name, H, W, C, F, k: the article U-Net's layers where im2col costs most, at 256 x 256 input
 LAYERS = [("up1_conv", 256, 256, 16, 8, 3), ("up2_conv", 128, 128, 32, 16, 3), ("down1_conv", 256, 256, 1, 8, 5),
-          ("up3_conv", 64, 64, 64, 32, 3), ("output", 256, 256, 8, 1, 1)]
+          ("up3_conv", 64, 64, 64, 32, 3), ("output", 256, 256, 8, 1, 1),
+          ("down5_conv", 16, 16, 64, 128, 3), ("up4_conv", 32, 32, 128, 64, 3), ("up5_conv", 16, 16, 256, 128, 3)]
 
 
 def relative_error(a, b):
@@ -78,11 +83,18 @@ def time_layer(cupy, name, h, w, c, f, k, batch, dtype, reps):
         row["wgrad_direct"] = median_ms(wgrad)
         row["max_rel_err"] = max(relative_error(forward().reshape(pixels, f), y_gemm),
                                  relative_error(wgrad(), dk_gemm))
+    flipped = cupy.ascontiguousarray(flipped)
     if dispatch.direct_conv_fits_cuda(f, c, k, k, dtype):
-        flipped = cupy.ascontiguousarray(flipped)
         dgrad = lambda: direct_conv_cuda.conv2d_direct_cuda(dz, flipped, adjoint)  # noqa: E731
         row["dgrad_direct"] = median_ms(dgrad)
         row["max_rel_err"] = max(row.get("max_rel_err", 0.0), relative_error(dgrad(), dx_gemm))
+    if not dispatch.direct_conv_supported(c, f, k, k, dtype):     # many channels: the tiled twins
+        forward = lambda: tiled_conv_cuda.conv2d_tiled_cuda(x, kernel, pads)  # noqa: E731
+        wgrad = lambda: tiled_conv_cuda.conv2d_weight_grad_tiled_cuda(x, dz, kernel.shape, pads)  # noqa: E731
+        dgrad = lambda: tiled_conv_cuda.conv2d_tiled_cuda(dz, flipped, adjoint)  # noqa: E731
+        row["fwd_tiled"], row["wgrad_tiled"], row["dgrad_tiled"] = median_ms(forward), median_ms(wgrad), median_ms(dgrad)
+        row["max_rel_err"] = max(row.get("max_rel_err", 0.0), relative_error(forward().reshape(pixels, f), y_gemm),
+                                 relative_error(wgrad(), dk_gemm), relative_error(dgrad(), dx_gemm))
     return row
 
 
@@ -106,7 +118,8 @@ def main():
         for name, h, w, c, f, k in LAYERS:
             h, w = h * args.size // 256, w * args.size // 256
             r = time_layer(cupy, name, h, w, c, f, k, args.batch, args.dtype, args.reps)
-            cells = [f"{r[key]:.3f}" if key in r else "n/a" for key in
+            direct = lambda key: r.get(key, r.get(key.replace("direct", "tiled")))  # noqa: E731
+            cells = [f"{direct(key):.3f}" if direct(key) is not None else "n/a" for key in
                      ("fwd_gemm", "fwd_direct", "wgrad_gemm", "wgrad_direct", "dgrad_gemm", "dgrad_direct")]
             err = f"{r['max_rel_err']:.1e}" if "max_rel_err" in r else "n/a"
             print(("{:<11} {:<20} {:>7}" + " {:>10}" * 8).format(

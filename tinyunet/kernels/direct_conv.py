@@ -15,14 +15,15 @@ The input gradient needs no kernel of its own: the adjoint of a stride-1
 convolution is the convolution of dz with the kernel turned by 180 degrees
 (channels swapped) and the complementary padding, top' = kh - 1 - top, etc.
 
-The xp forms below are the reference: the CUDA twins (direct_conv_cuda.py) are
-tested against them.
+The xp forms below are the reference: the CUDA twins (direct_conv_cuda.py for few
+channels, tiled_conv_cuda.py for many) are tested against them.
 """
 
 from .. import backend
 from ..shapes import direct_geometry
 from .direct_conv_cuda import conv2d_direct_cuda, conv2d_weight_grad_direct_cuda
-from .dispatch import use_cuda_direct_conv
+from .dispatch import use_cuda_direct_conv, use_tiled_conv
+from .tiled_conv_cuda import conv2d_tiled_cuda, conv2d_weight_grad_tiled_cuda
 
 
 def conv2d_direct_xp(x, kernel, pads):
@@ -55,15 +56,20 @@ def conv2d_weight_grad_direct_xp(x, dz, kernel_shape, pads):
 
 
 def conv2d_direct(x, kernel, pads):
-    """conv2d_direct_xp, or its CUDA twin where dispatch.use_cuda_direct_conv takes the arrays."""
+    """conv2d_direct_xp, or its CUDA twin where dispatch.use_cuda_direct_conv takes the arrays,
+    or the tiled twin (many channels) where dispatch.use_tiled_conv does."""
     if use_cuda_direct_conv(kernel.shape, x, kernel):
         return conv2d_direct_cuda(x, kernel, pads)
+    if use_tiled_conv(x, kernel.shape, (1, 1)) and x.dtype == kernel.dtype:
+        return conv2d_tiled_cuda(x, kernel, pads)
     return conv2d_direct_xp(x, kernel, pads)
 
 
 def conv2d_weight_grad_direct(x, dz, kernel_shape, pads):
     """conv2d_weight_grad_direct_xp, or its CUDA twin where dispatch.use_cuda_direct_conv takes
-    the arrays."""
+    the arrays, or the tiled twin (many channels) where dispatch.use_tiled_conv does."""
     if use_cuda_direct_conv(tuple(kernel_shape), x, dz):
         return conv2d_weight_grad_direct_cuda(x, dz, kernel_shape, pads)
+    if use_tiled_conv(x, tuple(kernel_shape), (1, 1)) and x.dtype == dz.dtype:
+        return conv2d_weight_grad_tiled_cuda(x, dz, kernel_shape, pads)
     return conv2d_weight_grad_direct_xp(x, dz, kernel_shape, pads)

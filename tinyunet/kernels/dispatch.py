@@ -13,6 +13,9 @@ the twin was written for the shape:
     use_cuda_adam(arrays)                      adam_update_all: one dtype, every array contiguous
     use_direct_conv(x, kernel_shape, strides)  conv2d & co: the direct kernel instead of im2col + GEMM
     use_cuda_direct_conv(kernel_shape, *arrays)  conv2d_direct, conv2d_weight_grad_direct
+    use_tiled_conv(x, kernel_shape, strides)   the tiled direct kernel for many channels (off unless
+                                               TINYUNET_TILED_CONV=1 or set_tiled_conv(True): not
+                                               yet measured against im2col + cuBLAS)
     use_numpy_fast(*arrays)                    col2im on NumPy: tiling windows as one permutation
     use_flipped_adjoint(dy, kernel_shape, strides)  conv2d_transpose as the flipped convolution
     use_cpu_threads(*arrays)                   conv2d & co on NumPy: block by block on every core,
@@ -33,6 +36,7 @@ from ._cuda import CTYPES
 from .direct_conv_cuda import MAX_FILTERS, MAX_OWNERS, SHARED_BYTES, channels_per_owner
 
 _fast = os.environ.get("TINYUNET_FAST_KERNELS", "1").strip() not in ("0", "false", "no", "off")
+_tiled = os.environ.get("TINYUNET_TILED_CONV", "0").strip() in ("1", "true", "yes", "on")
 
 
 def fast_enabled():
@@ -44,6 +48,14 @@ def set_fast(enabled):
     """Turn the CUDA kernels on or off; returns the previous setting."""
     global _fast
     previous, _fast = _fast, bool(enabled)
+    return previous
+
+
+def set_tiled_conv(enabled):
+    """Let the convolutions with many channels run as the tiled direct kernel (tiled_conv_cuda.py)
+    instead of im2col + cuBLAS; returns the previous setting."""
+    global _tiled
+    previous, _tiled = _tiled, bool(enabled)
     return previous
 
 
@@ -102,10 +114,22 @@ def direct_conv_supported(c, f, kh, kw, dtype="float32"):
 
 
 def use_direct_conv(x, kernel_shape, strides):
-    """True when a convolution of x with a (kh, kw, C, F) kernel runs as the direct kernel
-    (no im2col matrix at all): stride 1, fast kernels on CuPy, and few channels."""
+    """True when a convolution of x with a (kh, kw, C, F) kernel runs as a direct kernel (no
+    im2col matrix at all): stride 1, fast kernels on CuPy, and few channels, or the tiled
+    kernel switched on (use_tiled_conv)."""
     kh, kw, c, f = kernel_shape
-    return tuple(strides) == (1, 1) and use_cuda(x) and direct_conv_supported(c, f, kh, kw, x.dtype)
+    if tuple(strides) != (1, 1) or not use_cuda(x):
+        return False
+    return direct_conv_supported(c, f, kh, kw, x.dtype) or use_tiled_conv(x, kernel_shape, strides)
+
+
+def use_tiled_conv(x, kernel_shape, strides):
+    """True when a stride-1 convolution of a CuPy x runs as the tiled direct kernel: switched on
+    (set_tiled_conv, TINYUNET_TILED_CONV=1), fast kernels on, and a shape the one-thread-per-pixel
+    direct kernel does not take (direct_conv_supported)."""
+    kh, kw, c, f = kernel_shape
+    return (_tiled and tuple(strides) == (1, 1) and use_cuda(x) and len(kernel_shape) == 4
+            and not direct_conv_supported(c, f, kh, kw, x.dtype) and x.size < 2 ** 31)
 
 
 def use_cuda_direct_conv(kernel_shape, *arrays):

@@ -29,48 +29,49 @@ from ._cuda import ctype
 
 TILE, DEPTH, THREADS = 64, 16, 256
 
-_GEMM = r"""
-typedef %(T)s T;
-#define TRANS_A %(TA)d     // 1: A is stored as its transpose, (K, M) row-major
-#define TRANS_B %(TB)d     // 1: B is stored as its transpose, (N, K) row-major
+# The tile loop, shared with tiled_conv_cuda.py.  The including source defines T and
+#   A_ELEM(gr, gk), B_ELEM(gk, gc)   an element of A (m, k) and B (k, n), zero outside them
+#   A_ROWS_FASTEST, B_COLS_FASTEST   1 when consecutive threads should load consecutive rows
+#                                    of A (columns of B), 0 for consecutive k: whichever is
+#                                    consecutive in memory, so that a warp's loads coalesce
+# Block (blockIdx.x, blockIdx.y = column tile + column tiles * s) sums k in
+# [s * k_split, (s + 1) * k_split) into c + s * m * n: a split of the sum over k, for a
+# product whose k is long and whose m * n is small (a kernel gradient); one split otherwise.
+TILE_LOOP = r"""
 #define TILE 64
 #define DEPTH 16
 
-extern "C" __global__ void gemm(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ c,
-                                int m, int n, int k) {
+extern "C" __global__ void tile_product(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ c,
+                                        int m, int n, int k, int k_split) {
     __shared__ T as[DEPTH][TILE + 1];      // as[kk][row]: A's tile, turned so a column is a row
     __shared__ T bs[DEPTH][TILE];          // bs[kk][col]
-    int t = threadIdx.x, tx = t %% 16, ty = t / 16;
-    long long row0 = (long long)blockIdx.x * TILE;
-    int col0 = blockIdx.y * TILE;
+    int t = threadIdx.x, tx = t % 16, ty = t / 16;
+    int col_tiles = (n + TILE - 1) / TILE;
+    int split = blockIdx.y / col_tiles;
+    int row0 = blockIdx.x * TILE, col0 = (blockIdx.y % col_tiles) * TILE;
+    int k_begin = split * k_split, k_end = min(k, k_begin + k_split);
     T acc[4][4];
     #pragma unroll
     for (int i = 0; i < 4; ++i)
         #pragma unroll
         for (int j = 0; j < 4; ++j) acc[i][j] = 0;
-    for (int k0 = 0; k0 < k; k0 += DEPTH) {
+    for (int k0 = k_begin; k0 < k_end; k0 += DEPTH) {
         #pragma unroll
         for (int q = 0; q < 4; ++q) {      // 1024 elements of each slice, 4 per thread
-#if TRANS_A
-            int kk = t / TILE + 4 * q, r = t %% TILE;          // consecutive threads: consecutive rows
-            long long gr = row0 + r;
-            int gk = k0 + kk;
-            as[kk][r] = (gr < m && gk < k) ? a[(long long)gk * m + gr] : (T)0;
+#if A_ROWS_FASTEST
+            int kk = t / TILE + 4 * q, r = t % TILE;
 #else
-            int r = t / DEPTH + 16 * q, kk = t %% DEPTH;       // consecutive threads: consecutive k
-            long long gr = row0 + r;
-            int gk = k0 + kk;
-            as[kk][r] = (gr < m && gk < k) ? a[gr * k + gk] : (T)0;
+            int r = t / DEPTH + 16 * q, kk = t % DEPTH;
 #endif
-#if TRANS_B
-            int cc = t / DEPTH + 16 * q, kb = t %% DEPTH;
-            int gc = col0 + cc, gkb = k0 + kb;
-            bs[kb][cc] = (gc < n && gkb < k) ? b[(long long)gc * k + gkb] : (T)0;
+            int gr = row0 + r, gk = k0 + kk;
+            as[kk][r] = (gr < m && gk < k_end) ? A_ELEM(gr, gk) : (T)0;
+#if B_COLS_FASTEST
+            int kb = t / TILE + 4 * q, cc = t % TILE;
 #else
-            int kb = t / TILE + 4 * q, cc = t %% TILE;
-            int gc = col0 + cc, gkb = k0 + kb;
-            bs[kb][cc] = (gc < n && gkb < k) ? b[(long long)gkb * n + gc] : (T)0;
+            int cc = t / DEPTH + 16 * q, kb = t % DEPTH;
 #endif
+            int gc = col0 + cc, gkb = k0 + kb;
+            bs[kb][cc] = (gc < n && gkb < k_end) ? B_ELEM(gkb, gc) : (T)0;
         }
         __syncthreads();
         #pragma unroll
@@ -87,17 +88,34 @@ extern "C" __global__ void gemm(const T* __restrict__ a, const T* __restrict__ b
         }
         __syncthreads();
     }
+    T* out = c + (long long)split * m * n;
     #pragma unroll
     for (int i = 0; i < 4; ++i) {
-        long long gr = row0 + ty + 16 * i;
+        int gr = row0 + ty + 16 * i;
         if (gr >= m) continue;
         #pragma unroll
         for (int j = 0; j < 4; ++j) {
             int gc = col0 + tx + 16 * j;
-            if (gc < n) c[gr * n + gc] = acc[i][j];
+            if (gc < n) out[(long long)gr * n + gc] = acc[i][j];
         }
     }
 }
+"""
+
+_GEMM_OPERANDS = r"""
+typedef %(T)s T;
+#define A_ROWS_FASTEST %(TA)d   // A stored as its transpose, (K, M) row-major: rows are consecutive
+#define B_COLS_FASTEST %(NB)d   // B stored as (K, N) row-major: columns are consecutive
+#if A_ROWS_FASTEST
+#define A_ELEM(gr, gk) a[(long long)(gk) * m + (gr)]
+#else
+#define A_ELEM(gr, gk) a[(long long)(gr) * k + (gk)]
+#endif
+#if B_COLS_FASTEST
+#define B_ELEM(gk, gc) b[(long long)(gk) * n + (gc)]
+#else
+#define B_ELEM(gk, gc) b[(long long)(gc) * k + (gk)]
+#endif
 """
 
 
@@ -108,7 +126,13 @@ def matmul_xp(a, b):
 
 @functools.lru_cache(maxsize=None)
 def _kernel(dtype, transpose_a, transpose_b):
-    return _cuda.compiled(_GEMM % dict(T=ctype(dtype), TA=int(transpose_a), TB=int(transpose_b)), "gemm")
+    source = _GEMM_OPERANDS % dict(T=ctype(dtype), TA=int(transpose_a), NB=int(not transpose_b)) + TILE_LOOP
+    return _cuda.compiled(source, "tile_product")
+
+
+def grid(m, n, splits=1):
+    """The launch grid of tile_product: row tiles, column tiles times splits of k."""
+    return (-(-m // TILE), -(-n // TILE) * splits)
 
 
 def _stored(cupy, a):
@@ -138,7 +162,6 @@ def matmul_cuda(a, b):
         if k == 0:
             c[...] = 0
         else:
-            grid = (-(-m // TILE), -(-n // TILE))
-            _kernel(a.dtype, transpose_a, transpose_b)(
-                grid, (THREADS,), (a_stored, b_stored, c, numpy.int32(m), numpy.int32(n), numpy.int32(k)))
+            _kernel(a.dtype, transpose_a, transpose_b)(grid(m, n), (THREADS,), (
+                a_stored, b_stored, c, numpy.int32(m), numpy.int32(n), numpy.int32(k), numpy.int32(k)))
     return c
