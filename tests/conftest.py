@@ -62,3 +62,14 @@ def cupy():
     """The CuPy module, active for the test's duration (for tests marked ``gpu``)."""
     with backend.use("gpu") as module:
         yield module
+
+
+@pytest.fixture(params=[1, 2, 3], ids=["1thread", "2threads", "3threads"])
+def small_blocks(request, monkeypatch):
+    """The NumPy fast paths' blocks (kernels/cpu_threads.py) at their smallest, a row or two of
+    output each, on 1-3 threads: every shape of a test then has many blocks."""
+    from tinyunet.kernels import cpu_threads
+    monkeypatch.setattr(cpu_threads, "BLOCK_BYTES", 64)
+    monkeypatch.setattr(cpu_threads, "MIN_PIXELS", 1)
+    monkeypatch.setattr(cpu_threads, "threads", lambda: request.param)
+    return request.param

@@ -23,15 +23,6 @@ SHAPES = [  # (batch, H, W, C, F, kernel, stride, padding)
 ]
 
 
-@pytest.fixture(params=[1, 2, 3], ids=["1thread", "2threads", "3threads"])
-def small_blocks(request, monkeypatch):
-    """Tiny blocks (one or two output rows) on 1-3 threads, so every shape has many blocks."""
-    monkeypatch.setattr(cpu_threads, "BLOCK_BYTES", 64)
-    monkeypatch.setattr(cpu_threads, "MIN_PIXELS", 1)
-    monkeypatch.setattr(cpu_threads, "threads", lambda: request.param)
-    return request.param
-
-
 def _case(shape, seed=0):
     n, h, w, c, f, k, s, padding = shape
     out_size, pads = conv_geometry((h, w), (k, k), (s, s), padding)

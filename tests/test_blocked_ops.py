@@ -20,15 +20,6 @@ pytestmark = pytest.mark.skipif(not cpu_threads.available(),
                                 reason="no OpenBLAS found: the ops keep their xp forms, nothing to compare")
 
 
-@pytest.fixture(params=[1, 2, 3], ids=["1thread", "2threads", "3threads"])
-def small_blocks(request, monkeypatch):
-    """Blocks of one row (BLOCK_BYTES and MIN_PIXELS at their least) on 1-3 threads."""
-    monkeypatch.setattr(cpu_threads, "BLOCK_BYTES", 1)
-    monkeypatch.setattr(cpu_threads, "MIN_PIXELS", 1)
-    monkeypatch.setattr(cpu_threads, "threads", lambda: request.param)
-    return request.param
-
-
 POOLS = [  # (shape, pool_size, strides)
     ((3, 8, 8, 4), (2, 2), (2, 2)), ((2, 9, 7, 3), (2, 2), (2, 2)), ((2, 11, 10, 2), (3, 3), (2, 2)),
     ((1, 12, 12, 5), (3, 2), (3, 2)), ((3, 7, 9, 1), (2, 3), (3, 4)), ((4, 5, 5, 2), (5, 5), (1, 1)),
