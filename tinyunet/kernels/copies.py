@@ -6,7 +6,7 @@ split, and the zero padding in front of a convolution.
     pad(x, pads)                x with pads = ((top, bottom), (left, right)) rows and columns of zeros
 
 NumPy copies on one thread.  On NumPy arrays these copy block by block (cpu_threads.py),
-each thread its share of the images' rows; elsewhere (CuPy, or one block) they are the plain
+each thread taking the next block of rows left; elsewhere (CuPy, other shapes) they are the plain
 xp calls, which are also the reference the tests compare against.
 """
 
