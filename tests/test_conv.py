@@ -391,7 +391,7 @@ def test_batch_slicing_of_im2col_changes_nothing(xp, monkeypatch, cls, strides):
 
 @pytest.mark.parametrize("strides", [1, 2])
 def test_a_big_im2col_matrix_is_rebuilt_in_backward_not_kept(xp, monkeypatch, strides):
-    """Conv2D keeps im2col's matrix only up to kernels.KEEP_COLS_BUDGET elements (where the
+    """Conv2D keeps im2col's matrix only up to kernels.conv.KEEP_COLS_BUDGET elements (where the
     path builds one: the xp forms and CuPy's im2col, not NumPy's blocks); the kernel gradient
     from the rebuilt matrix is the same."""
     from tinyunet import kernels
@@ -402,9 +402,9 @@ def test_a_big_im2col_matrix_is_rebuilt_in_backward_not_kept(xp, monkeypatch, st
     previous = kernels.set_fast(False)      # the readable path, which builds the matrix
     try:
         layer.forward(x)
-        assert layer.cols is not None and layer.cols.size <= kernels.KEEP_COLS_BUDGET
+        assert layer.cols is not None and layer.cols.size <= kernels.conv.KEEP_COLS_BUDGET
         dx, dk = backend.asnumpy(layer.backward(dy)), backend.asnumpy(layer.grads["kernel"])
-        monkeypatch.setattr(kernels, "KEEP_COLS_BUDGET", layer.cols.size - 1)
+        monkeypatch.setattr(kernels.conv, "KEEP_COLS_BUDGET", layer.cols.size - 1)
         layer.forward(x)
         assert layer.cols is None
         numpy.testing.assert_allclose(backend.asnumpy(layer.backward(dy)), dx, rtol=1e-12, atol=1e-12)

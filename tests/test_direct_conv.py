@@ -189,24 +189,33 @@ GPU_CASES = [((2, 256, 256, 16), (3, 3), 8, "same"),
              ((1, 12, 12, 4), (3, 3), 64, "same")]
 
 
-@pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("shape, kernel_size, f, padding", GPU_CASES)
-@pytest.mark.gpu
-def test_cuda_twins_match_the_xp_twins(cupy, shape, kernel_size, f, padding, dtype, rng):
+def check_cuda_twins(cupy, rng, case, dtype, forward, weight_grad):
+    """forward (and the adjoint through it, with the flipped kernel) and weight_grad on CuPy
+    against the xp twins in float64 on the same (rounded) inputs, so that the error is the
+    kernel's.  Returns weight_grad's result and the arguments it was called with."""
+    shape, kernel_size, f, padding = case
     x64, kernel64, pads = case_arrays(rng, shape, kernel_size, f, padding)
     x, kernel = cupy.asarray(x64.astype(dtype)), cupy.asarray(kernel64.astype(dtype))
-    # the reference is the xp twin in float64 on the same (rounded) inputs: the error is the kernel's
     want = conv2d_direct_xp(x.astype("float64"), kernel.astype("float64"), pads)
     tol = 1e-5 if dtype == "float32" else 1e-12
-    y = direct_conv_cuda.conv2d_direct_cuda(x, kernel, pads)
+    y = forward(x, kernel, pads)
     assert y.dtype == dtype and relative_error(y, want) < tol
     dz = cupy.asarray(rng.standard_normal(want.shape).astype(dtype))
     adjoint, flipped = transpose_pads(pads, *kernel_size), flip_kernel(kernel)
-    dx = direct_conv_cuda.conv2d_direct_cuda(dz, flipped, adjoint)
+    dx = forward(dz, flipped, adjoint)
     assert relative_error(dx, conv2d_direct_xp(dz.astype("float64"), flipped.astype("float64"), adjoint)) < tol
-    dk = direct_conv_cuda.conv2d_weight_grad_direct_cuda(x, dz, kernel.shape, pads)
+    dk = weight_grad(x, dz, kernel.shape, pads)
     want_dk = conv2d_weight_grad_direct_xp(x.astype("float64"), dz.astype("float64"), kernel.shape, pads)
     assert relative_error(dk, want_dk) < tol
+    return dk, (x, dz, kernel.shape, pads)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize("case", GPU_CASES)
+@pytest.mark.gpu
+def test_cuda_twins_match_the_xp_twins(cupy, case, dtype, rng):
+    check_cuda_twins(cupy, rng, case, dtype, direct_conv_cuda.conv2d_direct_cuda,
+                     direct_conv_cuda.conv2d_weight_grad_direct_cuda)
 
 
 @pytest.mark.gpu
@@ -252,27 +261,15 @@ TILED_CASES = [((2, 16, 16, 64), (3, 3), 128, "same"),      # down5_conv
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
-@pytest.mark.parametrize("shape, kernel_size, f, padding", TILED_CASES)
+@pytest.mark.parametrize("case", TILED_CASES)
 @pytest.mark.gpu
-def test_tiled_cuda_twins_match_the_xp_twins(cupy, shape, kernel_size, f, padding, dtype, rng, monkeypatch):
+def test_tiled_cuda_twins_match_the_xp_twins(cupy, case, dtype, rng, monkeypatch):
     from tinyunet.kernels import tiled_conv_cuda
-    x64, kernel64, pads = case_arrays(rng, shape, kernel_size, f, padding)
-    x, kernel = cupy.asarray(x64.astype(dtype)), cupy.asarray(kernel64.astype(dtype))
-    want = conv2d_direct_xp(x.astype("float64"), kernel.astype("float64"), pads)
-    tol = 1e-5 if dtype == "float32" else 1e-12
-    y = tiled_conv_cuda.conv2d_tiled_cuda(x, kernel, pads)
-    assert y.dtype == dtype and relative_error(y, want) < tol
-    dz = cupy.asarray(rng.standard_normal(want.shape).astype(dtype))
-    adjoint, flipped = transpose_pads(pads, *kernel_size), flip_kernel(kernel)
-    dx = tiled_conv_cuda.conv2d_tiled_cuda(dz, flipped, adjoint)
-    assert relative_error(dx, conv2d_direct_xp(dz.astype("float64"), flipped.astype("float64"), adjoint)) < tol
-    want_dk = conv2d_weight_grad_direct_xp(x.astype("float64"), dz.astype("float64"), kernel.shape, pads)
+    weight_grad = tiled_conv_cuda.conv2d_weight_grad_tiled_cuda
     for min_split in (tiled_conv_cuda.MIN_SPLIT_PIXELS, 16):     # one split or several; then many
         monkeypatch.setattr(tiled_conv_cuda, "MIN_SPLIT_PIXELS", min_split)
-        dk = tiled_conv_cuda.conv2d_weight_grad_tiled_cuda(x, dz, kernel.shape, pads)
-        assert relative_error(dk, want_dk) < tol
-        again = tiled_conv_cuda.conv2d_weight_grad_tiled_cuda(x, dz, kernel.shape, pads)
-        assert bool((dk == again).all())                          # partials added in split order
+        dk, args = check_cuda_twins(cupy, rng, case, dtype, tiled_conv_cuda.conv2d_tiled_cuda, weight_grad)
+        assert bool((dk == weight_grad(*args)).all())             # partials added in split order
 
 
 @pytest.mark.gpu

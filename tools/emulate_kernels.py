@@ -164,70 +164,65 @@ def check(name, got, want, rtol, atol=0.0):
     return ok
 
 
-def check_direct_conv(rng, dtype, tol):
-    """The direct convolution's forward and weight gradient (and the adjoint through the forward)."""
-    from tinyunet.kernels import direct_conv, direct_conv_cuda
+def _check_conv_twins(rng, dtype, tol, name, cases, forward, weight_grads):
+    """A direct convolution's CUDA twins on each case against direct_conv's xp forms: the
+    forward, the adjoint through the forward (the flipped kernel), and each weight gradient
+    of ``weight_grads`` ({label: function})."""
+    from tinyunet.kernels import direct_conv
     from tinyunet.kernels.conv import flip_kernel
     from tinyunet.shapes import padding_amounts, transpose_pads
 
     results = []
-    for shape, (kh, kw), f, padding in [((2, 6, 7, 16), (3, 3), 8, "same"), ((2, 9, 9, 1), (5, 5), 8, "same"),
-                                        ((1, 5, 6, 8), (1, 1), 1, "same"), ((2, 6, 6, 32), (3, 3), 16, "same"),
-                                        ((2, 7, 5, 3), (3, 2), 5, "valid"), ((1, 6, 5, 6), (2, 2), 12, "same"),
-                                        ((2, 20, 20, 16), (3, 3), 8, "same"),    # several blocks of partial sums
-                                        ((1, 12, 12, 4), (3, 3), 64, "same")]:   # several dz stages per block
+    for shape, (kh, kw), f, padding in cases:
         pads = tuple(padding_amounts(n, k, 1, padding) for n, k in zip(shape[1:3], (kh, kw)))
         x = rng.standard_normal(shape).astype(dtype)
         kernel = rng.standard_normal((kh, kw, shape[3], f)).astype(dtype)
         label = f"{dtype} {shape} k{(kh, kw)} F{f} {padding}"
         y = direct_conv.conv2d_direct_xp(x, kernel, pads)
-        results.append(check(f"conv2d_direct {label}", direct_conv_cuda.conv2d_direct_cuda(fake(x), fake(kernel), pads),
-                             y, tol, tol * float(numpy.abs(y).max())))
+        results.append(check(f"{name} {label}", forward(fake(x), fake(kernel), pads), y, tol, tol * float(numpy.abs(y).max())))
         dz = rng.standard_normal(y.shape).astype(dtype)
         flipped, adjoint = flip_kernel(kernel), transpose_pads(pads, kh, kw)
         dx = direct_conv.conv2d_direct_xp(dz, flipped, adjoint)
-        results.append(check(f"conv2d_direct adjoint {label}",
-                             direct_conv_cuda.conv2d_direct_cuda(fake(dz), fake(flipped), adjoint),
+        results.append(check(f"{name} adjoint {label}", forward(fake(dz), fake(flipped), adjoint),
                              dx, tol, tol * float(numpy.abs(dx).max())))
         dk = direct_conv.conv2d_weight_grad_direct_xp(x, dz, kernel.shape, pads)
-        results.append(check(f"conv2d_weight_grad_direct {label}",
-                             direct_conv_cuda.conv2d_weight_grad_direct_cuda(fake(x), fake(dz), kernel.shape, pads),
-                             dk, tol, tol * float(numpy.abs(dk).max())))
+        for variant, weight_grad in weight_grads.items():
+            results.append(check(f"{name} weight grad {label}{variant}", weight_grad(fake(x), fake(dz), kernel.shape, pads),
+                                 dk, tol, tol * float(numpy.abs(dk).max())))
     return results
+
+
+def check_direct_conv(rng, dtype, tol):
+    """The direct convolution (few channels): forward, adjoint through the forward, weight gradient."""
+    from tinyunet.kernels import direct_conv_cuda
+
+    cases = [((2, 6, 7, 16), (3, 3), 8, "same"), ((2, 9, 9, 1), (5, 5), 8, "same"),
+             ((1, 5, 6, 8), (1, 1), 1, "same"), ((2, 6, 6, 32), (3, 3), 16, "same"),
+             ((2, 7, 5, 3), (3, 2), 5, "valid"), ((1, 6, 5, 6), (2, 2), 12, "same"),
+             ((2, 20, 20, 16), (3, 3), 8, "same"),    # several blocks of partial sums
+             ((1, 12, 12, 4), (3, 3), 64, "same")]   # several dz stages per block
+    return _check_conv_twins(rng, dtype, tol, "conv2d_direct", cases, direct_conv_cuda.conv2d_direct_cuda,
+                             {"": direct_conv_cuda.conv2d_weight_grad_direct_cuda})
 
 
 def check_tiled_conv(rng, dtype, tol):
-    """The tiled direct convolution (many channels): forward, adjoint through the forward, weight gradient."""
-    from tinyunet.kernels import direct_conv, tiled_conv_cuda
-    from tinyunet.kernels.conv import flip_kernel
-    from tinyunet.shapes import padding_amounts, transpose_pads
+    """The tiled direct convolution (many channels); its weight gradient in one split of the
+    pixels, then in splits of 16 pixels (the last one short)."""
+    from tinyunet.kernels import tiled_conv_cuda
 
-    results = []
-    for shape, (kh, kw), f, padding in [((2, 5, 6, 64), (3, 3), 32, "same"), ((1, 4, 4, 48), (3, 3), 70, "same"),
-                                        ((2, 6, 5, 20), (2, 3), 9, "valid"), ((1, 3, 3, 128), (1, 1), 64, "same"),
-                                        ((2, 8, 8, 32), (3, 3), 16, "same")]:
-        pads = tuple(padding_amounts(n, k, 1, padding) for n, k in zip(shape[1:3], (kh, kw)))
-        x = rng.standard_normal(shape).astype(dtype)
-        kernel = rng.standard_normal((kh, kw, shape[3], f)).astype(dtype)
-        label = f"{dtype} {shape} k{(kh, kw)} F{f} {padding}"
-        y = direct_conv.conv2d_direct_xp(x, kernel, pads)
-        results.append(check(f"conv2d_tiled {label}", tiled_conv_cuda.conv2d_tiled_cuda(fake(x), fake(kernel), pads),
-                             y, tol, tol * float(numpy.abs(y).max())))
-        dz = rng.standard_normal(y.shape).astype(dtype)
-        flipped, adjoint = numpy.ascontiguousarray(flip_kernel(kernel)), transpose_pads(pads, kh, kw)
-        dx = direct_conv.conv2d_direct_xp(dz, flipped, adjoint)
-        results.append(check(f"conv2d_tiled adjoint {label}", tiled_conv_cuda.conv2d_tiled_cuda(fake(dz), fake(flipped), adjoint),
-                             dx, tol, tol * float(numpy.abs(dx).max())))
-        dk = direct_conv.conv2d_weight_grad_direct_xp(x, dz, kernel.shape, pads)
-        default = tiled_conv_cuda.MIN_SPLIT_PIXELS
-        for tiny in (False, True):      # one split; then splits of 16 pixels, the last one short
-            tiled_conv_cuda.MIN_SPLIT_PIXELS = 16 if tiny else default
-            splits = tiled_conv_cuda.weight_grad_splits(dz.size // f)[0]
-            results.append(check(f"conv2d_weight_grad_tiled {label} ({splits} splits)",
-                                 tiled_conv_cuda.conv2d_weight_grad_tiled_cuda(fake(x), fake(dz), kernel.shape, pads),
-                                 dk, tol, tol * float(numpy.abs(dk).max())))
-        tiled_conv_cuda.MIN_SPLIT_PIXELS = default
-    return results
+    def in_small_splits(*args):
+        default, tiled_conv_cuda.MIN_SPLIT_PIXELS = tiled_conv_cuda.MIN_SPLIT_PIXELS, 16
+        try:
+            return tiled_conv_cuda.conv2d_weight_grad_tiled_cuda(*args)
+        finally:
+            tiled_conv_cuda.MIN_SPLIT_PIXELS = default
+
+    cases = [((2, 5, 6, 64), (3, 3), 32, "same"), ((1, 4, 4, 48), (3, 3), 70, "same"),
+             ((2, 6, 5, 20), (2, 3), 9, "valid"), ((1, 3, 3, 128), (1, 1), 64, "same"),
+             ((2, 8, 8, 32), (3, 3), 16, "same")]
+    return _check_conv_twins(rng, dtype, tol, "conv2d_tiled", cases, tiled_conv_cuda.conv2d_tiled_cuda,
+                             {" (one split)": tiled_conv_cuda.conv2d_weight_grad_tiled_cuda,
+                              " (16-pixel splits)": in_small_splits})
 
 
 def check_gemm(rng, dtype, tol):

@@ -35,7 +35,7 @@ layers, the optimizers, the models or the data.
 from ..shapes import transpose_pads
 from .activation import bias_activation
 from .copies import concatenate, pad, split
-from .conv import KEEP_COLS_BUDGET, conv2d, conv2d_kernel_grad, conv2d_transpose, conv_bias_grad, flip_kernel
+from .conv import conv2d, conv2d_kernel_grad, conv2d_transpose, conv_bias_grad, flip_kernel
 from .direct_conv import conv2d_direct, conv2d_weight_grad_direct
 from .dispatch import direct_conv_supported, fast_enabled, set_fast, set_tiled_conv, use_cuda
 from .windows import col2im, im2col
@@ -43,7 +43,7 @@ from .normalization import layer_norm, layer_norm_backward
 from .optimizers import adam_update_all
 from .pooling import max_pool, max_pool_backward
 
-__all__ = ["KEEP_COLS_BUDGET", "fast_enabled", "set_fast", "set_tiled_conv", "use_cuda", "conv2d", "conv2d_transpose", "conv2d_kernel_grad", "conv_bias_grad",
+__all__ = ["fast_enabled", "set_fast", "set_tiled_conv", "use_cuda", "conv2d", "conv2d_transpose", "conv2d_kernel_grad", "conv_bias_grad",
            "bias_activation", "concatenate", "split", "pad", "im2col", "col2im", "max_pool", "max_pool_backward",
            "layer_norm", "layer_norm_backward", "adam_update_all",
            "conv2d_direct", "conv2d_weight_grad_direct", "direct_conv_supported", "flip_kernel", "transpose_pads"]

@@ -128,7 +128,7 @@ class Conv2D(_Conv):
         # keep im2col's matrix for the kernel gradient when the batch fitted one (kernels.conv.COLS_BUDGET)
         # and it is small (kernels.conv.KEEP_COLS_BUDGET); backward rebuilds a bigger one
         z, cols = kernels.conv2d(x, self.params["kernel"], self.strides, self.padding, keep_cols=True)
-        self.cols = cols if cols is not None and cols.size <= kernels.KEEP_COLS_BUDGET else None
+        self.cols = cols if cols is not None and cols.size <= kernels.conv.KEEP_COLS_BUDGET else None
         return self.add_bias_and_activate(z)
 
     def backward(self, dy, input_gradient=True):
