@@ -161,3 +161,19 @@ def test_openblas_is_held_to_one_thread_inside_and_restored_after():
             assert getter() == 1
         assert getter() == 1
     assert getter() == before
+
+
+@pytest.mark.parametrize("pads,strides", [
+    (((4, 0), (0, 3)), (1, 1)), (((0, 5), (6, 1)), (2, 1)), (((2, 2), (2, 2)), (3, 2)), (((0, 0), (1, 0)), (1, 2))])
+def test_explicit_pads_wider_than_the_kernel_give_the_xp_forms(pads, strides, small_blocks):
+    """Uneven pads, some wider than the kernel (as the flipped adjoint's can be), leave whole
+    blocks of windows in the padding: the forward and kernel gradient still equal the xp forms'."""
+    x, kernel = normal_array(10, (2, 7, 6, 3)), normal_array(11, (3, 2, 3, 4))
+    out_size = tuple((size + sum(pad) - k) // s + 1
+                     for size, pad, k, s in zip(x.shape[1:3], pads, kernel.shape[:2], strides))
+    reference, cols = conv.conv2d_xp(x, kernel, strides, pads, out_size)
+    numpy.testing.assert_allclose(blocked_conv.conv2d_blocked(x, kernel, strides, pads, out_size),
+                                  reference, rtol=1e-12, atol=1e-12)
+    dy = normal_array(12, reference.shape)
+    numpy.testing.assert_allclose(blocked_conv.conv2d_kernel_grad_blocked(x, dy, kernel.shape, strides, pads),
+                                  conv.conv2d_kernel_grad_xp(cols, dy, kernel.shape), rtol=1e-11, atol=1e-11)
