@@ -147,3 +147,32 @@ def test_memory_peaks_on_the_gpu_count_the_bytes_in_use_and_the_pool(cupy):
     assert peaks["live"] == before + 8 * 2 ** 20           # multiples of the pool's 512-byte unit
     assert peaks["pool"] >= 8 * 2 ** 20
     del held
+
+
+def test_a_cuda_graph_column_that_cannot_run_is_reported_and_the_bench_goes_on(capsys):
+    rows = bench.main(["--size", "32", "--batch", "2", "--steps", "2", "--warmup", "1", "--no-torch",
+                       "--no-layers", "--cuda-graph"])
+    if rows[0]["backend"] == "cupy":
+        pytest.skip("a GPU answers: the graph column runs (test_the_cuda_graph_column_runs_and_is_checked)")
+    assert "GPU backend" in rows[0]["tinyunet_graph_error"] and rows[0]["tinyunet_step_ms"] > 0
+    assert "tinyunet_graph_step_ms" not in rows[0]
+    assert "CUDA graph step failed: GraphStep: CUDA graphs need the GPU backend" in capsys.readouterr().out
+
+
+def test_the_graph_column_prints_its_ratios_only_when_checked():
+    row = {"preset": "article", "size": 32, "batch": 2, "device": "GPU", "backend": "cupy", "fast_kernels": True,
+           "tinyunet_step_ms": 4.0, "tinyunet_first_step_ms": 9.0, "tinyunet_peak_bytes": 2 ** 20,
+           "tinyunet_predict_images_per_s": 100.0, "tinyunet_graph_step_ms": 2.0,
+           "tinyunet_graph_first_step_ms": 30.0, "tinyunet_graph_check_ok": True, "ratio_graph": 0.5}
+    assert "CUDA graph step 2.00 ms (capture and first replay 30.0 ms), ratio / torch 0.50" in bench.format_row(row)
+    row["tinyunet_graph_check_ok"] = False
+    assert "ratio refused: the graph check failed" in bench.format_row(row)
+
+
+@pytest.mark.gpu
+def test_the_cuda_graph_column_runs_and_is_checked(cupy):
+    row = bench.main(["--size", "32", "--batch", "2", "--steps", "2", "--warmup", "1", "--no-torch",
+                      "--no-layers", "--cuda-graph"])[0]
+    assert "tinyunet_graph_error" not in row, row.get("tinyunet_graph_error")
+    assert row["tinyunet_graph_check_ok"], row["tinyunet_graph_check"]
+    assert row["tinyunet_graph_step_ms"] > 0 and row["tinyunet_graph_first_step_ms"] > 0

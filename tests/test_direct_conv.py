@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from helpers import relative_error
 from tinyunet import kernels
-from tinyunet.kernels import direct_conv_cuda, windows
+from tinyunet.kernels import direct_conv_cuda, gemm, windows
 from tinyunet.kernels.conv import flip_kernel
 from tinyunet.kernels.direct_conv import (conv2d_direct, conv2d_direct_xp, conv2d_weight_grad_direct,
                                           conv2d_weight_grad_direct_xp)
@@ -266,8 +266,8 @@ TILED_CASES = [((2, 16, 16, 64), (3, 3), 128, "same"),      # down5_conv
 def test_tiled_cuda_twins_match_the_xp_twins(cupy, case, dtype, rng, monkeypatch):
     from tinyunet.kernels import tiled_conv_cuda
     weight_grad = tiled_conv_cuda.conv2d_weight_grad_tiled_cuda
-    for min_split in (tiled_conv_cuda.MIN_SPLIT_PIXELS, 16):     # one split or several; then many
-        monkeypatch.setattr(tiled_conv_cuda, "MIN_SPLIT_PIXELS", min_split)
+    for min_split in (gemm.MIN_SPLIT_DEPTH, 16):     # one split or several; then many
+        monkeypatch.setattr(gemm, "MIN_SPLIT_DEPTH", min_split)
         dk, args = check_cuda_twins(cupy, rng, case, dtype, tiled_conv_cuda.conv2d_tiled_cuda, weight_grad)
         assert bool((dk == weight_grad(*args)).all())             # partials added in split order
 

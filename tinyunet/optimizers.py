@@ -75,8 +75,13 @@ class Optimizer:
     def step(self, params, grads):
         """Update every array of ``params`` in place from ``grads`` (same keys and shapes)."""
         self.check(params, grads)
-        self.iterations += 1
+        self.count(params)
         self.apply(params, grads)
+
+    def count(self, params):
+        """Count one step on the host: ``iterations`` (and Adam's t of each param).  A step
+        replayed from a CUDA graph (bench/graph.py) is counted so, without running ``apply``."""
+        self.iterations += 1
 
     def check(self, params, grads):
         """Refuse a step that would leave some weights updated and others not."""
@@ -164,13 +169,17 @@ class Adam(Optimizer):
             raise ValueError(f"Adam: beta_1 and beta_2 must be in [0, 1), not {beta_1!r}, {beta_2!r}")
         self.beta_1, self.beta_2, self.epsilon = float(beta_1), float(beta_2), float(epsilon)
 
+    def count(self, params):
+        super().count(params)
+        for key in params:
+            self.state["step"][key] = self.state["step"].get(key, 0) + 1
+
     def apply(self, params, grads):
         """The params that share a step count t go through one call of kernels.adam_update_all
         (a single t in a training run): one fused CUDA kernel on the GPU, adam_update otherwise."""
         groups = {}
         for key in params:
-            t = self.state["step"][key] = self.state["step"].get(key, 0) + 1
-            groups.setdefault(t, []).append(key)
+            groups.setdefault(self.state["step"][key], []).append(key)
         for t, keys in groups.items():
             kernels.adam_update_all([params[k] for k in keys], [grads[k] for k in keys],
                                     [self.slot("m", k, params[k]) for k in keys],

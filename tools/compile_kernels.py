@@ -18,7 +18,8 @@ import numpy
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
 
-from tinyunet.kernels import _cuda, direct_conv_cuda, normalization, optimizers, pooling, windows  # noqa: E402
+from tinyunet.kernels import (_cuda, direct_conv_cuda, gemm, normalization, optimizers, pooling,  # noqa: E402
+                              tiled_conv_cuda, windows)
 
 SOURCES = {}
 
@@ -52,6 +53,16 @@ def build_all():
                      (12, 12, 4, 64, 3, 3, 1, 1, 12, 12)):
             direct_conv_cuda._forward_kernel.__wrapped__(dt, dims)
             direct_conv_cuda._weight_grad_kernels.__wrapped__(dt, dims)
+        # the own matrix product, each operand row-major or transposed, and its split sum
+        for transpose_a in (False, True):
+            for transpose_b in (False, True):
+                gemm._kernel.__wrapped__(dt, transpose_a, transpose_b)
+        gemm.sum_splits_kernel.__wrapped__(dt)
+        # H, W, C, F, KW, PT, PL, HO, WO: down5_conv, up5_conv, a 'valid' odd shape
+        for dims in ((16, 16, 64, 128, 3, 1, 1, 16, 16), (16, 16, 256, 128, 3, 1, 1, 16, 16),
+                     (9, 7, 40, 70, 2, 0, 0, 7, 6)):
+            tiled_conv_cuda._kernel.__wrapped__(tiled_conv_cuda._FORWARD, dt, dims)
+            tiled_conv_cuda._kernel.__wrapped__(tiled_conv_cuda._WEIGHT_GRAD, dt, dims)
 
 
 def main():

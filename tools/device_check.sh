@@ -9,12 +9,13 @@
 # under the device's 600 s a call): a step's limit is cut to what is left, and a step that
 # would get under 20 s is skipped, so the summary is always written.  LESSON=0 skips the
 # lesson (step g), COMPILE=0 the torch.compile column (step d); ONLY="bench bench-compile"
-# runs just the steps named (kernel-tests gpu-tests bench bench-compile bench-plain
+# runs just the steps named (kernel-tests gpu-tests bench bench-graph bench-compile bench-plain
 # bench-tiled direct-conv own-gemm lesson-gpu), for a second call when the first ran out of budget.
 #   a. the card and the versions                                   -> $OUT/env.txt
 #   b. the kernel tests (CUDA twin vs xp twin), then every gpu test -> $OUT/tests.log
 #   c. python -m tinyunet.bench, article 256x256, batches 8 32 128,
 #      with the PyTorch twin                                        -> $OUT/bench.log, bench.json
+#   c2. the same with tinyunet's step as a CUDA graph beside it    -> $OUT/bench_graph.json
 #   d. the same, batches 8 32 128, with torch.compile beside eager -> $OUT/bench_compile.json
 #   e. the same at batch 32 with the fast kernels off (plain CuPy) -> $OUT/bench_plain.json
 #      and with the tiled kernel for many channels on              -> $OUT/bench_tiled.json
@@ -89,6 +90,10 @@ step gpu-tests 280 "$OUT/tests.log" env TINYUNET_DEVICE=cpu HYPOTHESIS_PROFILE=g
 step bench 180 "$OUT/bench.log" python -m tinyunet.bench --preset article --size 256 \
     --batch 8 32 128 --steps 20 --warmup 3 --json "$OUT/bench.json"
 
+# c2. the step captured as a CUDA graph (bench/graph.py), beside the eager step and PyTorch eager
+step bench-graph 120 "$OUT/bench.log" python -m tinyunet.bench --preset article --size 256 \
+    --batch 8 32 128 --steps 20 --warmup 3 --no-layers --cuda-graph --json "$OUT/bench_graph.json"
+
 # d. torch.compile (default mode) beside eager PyTorch: three compilations, one per batch size
 if [ "${COMPILE:-1}" != 0 ]; then
     step bench-compile 200 "$OUT/bench.log" python -m tinyunet.bench --preset article --size 256 \
@@ -139,6 +144,7 @@ rows = load("bench.json")
 plain = {r["batch"]: r for r in load("bench_plain.json")}
 tiled = {r["batch"]: r for r in (load("bench_tiled.json") if os.path.exists(os.path.join(out, "bench_tiled.json")) else [])}
 compiled = load("bench_compile.json") if os.path.exists(os.path.join(out, "bench_compile.json")) else []
+graphed = load("bench_graph.json") if os.path.exists(os.path.join(out, "bench_graph.json")) else []
 print(f"{'batch':>5} {'ours ms':>8} {'first':>7} {'torch ms':>8} {'ratio':>6} {'plain ms':>8} "
       f"{'our MiB':>8} {'torch MiB':>9} {'in use':>7} {'torch':>7} {'our img/s':>9} {'torch img/s':>11}")
 print("      (MiB: our pool vs torch's reserved, then in use vs torch's allocated)")
@@ -165,6 +171,14 @@ for r in compiled:
           f"compiled {r['torch_compile_step_ms']:.2f} (compile {r['torch_compile_first_step_ms'] / 1e3:.0f} s, "
           f"{(r.get('torch_compile_peak_bytes') or 0) / 2**20:.0f} MiB), ratio "
           f"{format(ratio, '.2f') if ratio is not None else 'refused: ' + str(r.get('torch_compile_check'))}")
+for r in graphed:
+    if "tinyunet_graph_step_ms" not in r:
+        print(f"batch {r['batch']}: no CUDA graph column: {r.get('tinyunet_graph_error')}")
+        continue
+    print(f"batch {r['batch']:>4} as a CUDA graph: {r['tinyunet_graph_step_ms']:.2f} ms (eager ours "
+          f"{r['tinyunet_step_ms']:.2f}, torch {r.get('torch_step_ms', float('nan')):.2f}; capture "
+          f"{r['tinyunet_graph_first_step_ms']:.0f} ms), ratio graph / torch {r.get('ratio_graph')}, "
+          f"check {'ok' if r.get('tinyunet_graph_check_ok') else 'FAILED'}: {r.get('tinyunet_graph_check')}")
 try:     # the own matmul against cuBLAS (tools/time_gemm.py): what a graph-capturable step would pay
     section = open(os.path.join(out, "bench.log")).read().split("===== own-gemm", 1)[1].splitlines()[1:]
     print("own matmul vs cuBLAS, batch 32:")

@@ -208,14 +208,14 @@ def check_direct_conv(rng, dtype, tol):
 def check_tiled_conv(rng, dtype, tol):
     """The tiled direct convolution (many channels); its weight gradient in one split of the
     pixels, then in splits of 16 pixels (the last one short)."""
-    from tinyunet.kernels import tiled_conv_cuda
+    from tinyunet.kernels import gemm, tiled_conv_cuda
 
     def in_small_splits(*args):
-        default, tiled_conv_cuda.MIN_SPLIT_PIXELS = tiled_conv_cuda.MIN_SPLIT_PIXELS, 16
+        default, gemm.MIN_SPLIT_DEPTH = gemm.MIN_SPLIT_DEPTH, 16
         try:
             return tiled_conv_cuda.conv2d_weight_grad_tiled_cuda(*args)
         finally:
-            tiled_conv_cuda.MIN_SPLIT_PIXELS = default
+            gemm.MIN_SPLIT_DEPTH = default
 
     cases = [((2, 5, 6, 64), (3, 3), 32, "same"), ((1, 4, 4, 48), (3, 3), 70, "same"),
              ((2, 6, 5, 20), (2, 3), 9, "valid"), ((1, 3, 3, 128), (1, 1), 64, "same"),
@@ -226,20 +226,29 @@ def check_tiled_conv(rng, dtype, tol):
 
 
 def check_gemm(rng, dtype, tol):
-    """The capturable matrix product, each operand row-major or a transposed (F-contiguous) view."""
+    """The capturable matrix product, each operand row-major or a transposed (F-contiguous) view;
+    then a long k in splits of 16 (the last one short), added by the second kernel."""
     from tinyunet.kernels import gemm
 
     results = []
-    for m, k, n in [(130, 40, 70), (64, 16, 64), (1, 1, 1), (5, 3, 2), (200, 100, 9), (17, 300, 65)]:
+    cases = [(130, 40, 70, None), (64, 16, 64, None), (1, 1, 1, None), (5, 3, 2, None), (200, 100, 9, None),
+             (17, 300, 65, None), (9, 100, 7, 16), (70, 37, 3, 16), (1, 50, 1, 16)]
+    for m, k, n, min_split in cases:
         for transpose_a in (False, True):
             for transpose_b in (False, True):
                 a = rng.standard_normal((k, m) if transpose_a else (m, k)).astype(dtype)
                 b = rng.standard_normal((n, k) if transpose_b else (k, n)).astype(dtype)
                 a, b = (a.T if transpose_a else a), (b.T if transpose_b else b)
                 want = gemm.matmul_xp(a, b)
-                got = gemm.matmul_cuda(fake(a), fake(b))
-                results.append(check(f"matmul {dtype} {m}x{k} @ {k}x{n} (A^T {transpose_a}, B^T {transpose_b})",
-                                     got, want, tol, tol * float(numpy.abs(want).max()) * k))
+                default = gemm.MIN_SPLIT_DEPTH
+                gemm.MIN_SPLIT_DEPTH = min_split or default
+                try:
+                    got = gemm.matmul_cuda(fake(a), fake(b))
+                    splits = gemm.splits_of(k)[0]
+                finally:
+                    gemm.MIN_SPLIT_DEPTH = default
+                results.append(check(f"matmul {dtype} {m}x{k} @ {k}x{n} (A^T {transpose_a}, B^T {transpose_b}, "
+                                     f"{splits} split(s))", got, want, tol, tol * float(numpy.abs(want).max()) * k))
     return results
 
 

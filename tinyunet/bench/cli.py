@@ -2,11 +2,12 @@
 
     python -m tinyunet.bench [--preset article] [--size 256] [--batch 8 32 128] [--steps 20]
                              [--warmup 3] [--no-torch] [--apart] [--torch-compile]
-                             [--no-layers] [--json PATH]
+                             [--cuda-graph] [--no-layers] [--json PATH]
 
 PyTorch is imported only when it is installed and ``--no-torch`` is not given; it then runs
 with TF32 off and cuDNN's autotuner off, so both sides compute in plain float32.
-``--torch-compile`` adds the twin under ``torch.compile`` (default mode) as a third column.
+``--torch-compile`` adds the twin under ``torch.compile`` (default mode) as a third column;
+``--cuda-graph`` adds tinyunet's step captured as a CUDA graph (GPU only).
 """
 
 import argparse
@@ -46,6 +47,16 @@ def format_row(row):
                      else "  ratio refused: a twin check failed")
     elif "torch_compile_error" in row:
         lines.append(f"  torch.compile failed: {row['torch_compile_error']}")
+    if "tinyunet_graph_step_ms" in row:
+        ratios = ", ".join(f"/ {name} {row[key]:.2f}" for name, key in
+                           (("torch", "ratio_graph"), ("torch.compile", "ratio_graph_compile"))
+                           if row.get(key) is not None)
+        if not row.get("tinyunet_graph_check_ok"):
+            ratios = "refused: the graph check failed"
+        lines.append(f"  tinyunet CUDA graph step {row['tinyunet_graph_step_ms']:.2f} ms (capture and first "
+                     f"replay {row['tinyunet_graph_first_step_ms']:.1f} ms)" + (f", ratio {ratios}" if ratios else ""))
+    elif "tinyunet_graph_error" in row:
+        lines.append(f"  CUDA graph step failed: {row['tinyunet_graph_error']}")
     if "layers" in row:
         slowest = sorted(row["layers"].items(), key=lambda kv: -sum(kv[1].values()))[:8]
         lines.append("  slowest layers (ms): " + ", ".join(
@@ -69,6 +80,8 @@ def argument_parser():
     parser.add_argument("--torch-compile", action="store_true",
                         help="also time the twin under torch.compile (default mode: forward, loss and "
                              "backward compiled, Adam eager); its compilation is reported apart")
+    parser.add_argument("--cuda-graph", action="store_true",
+                        help="also time tinyunet's step captured as a CUDA graph and replayed (GPU only)")
     parser.add_argument("--no-layers", action="store_true", help="skip the per-layer breakdown")
     parser.add_argument("--json", help="write the rows to this file")
     return parser
@@ -97,7 +110,8 @@ def main(argv=None):
     rows = []
     for batch in args.batch:
         row = bench_one(args.preset, args.size, batch, args.steps, args.warmup, torch,
-                        not args.no_layers, print, apart=args.apart, torch_compile=args.torch_compile)
+                        not args.no_layers, print, apart=args.apart, torch_compile=args.torch_compile,
+                        cuda_graph=args.cuda_graph)
         rows.append(row)
         print(format_row(row), flush=True)
         if backend.device == "gpu":

@@ -12,8 +12,8 @@ hand-written CUDA twin with the same signature, tested against it.
     direct_conv_cuda.py  their CUDA twins
     tiled_conv_cuda.py   the same for many channels: gemm.py's tiles, im2col read in place
                          (off unless TINYUNET_TILED_CONV=1: not yet measured on a GPU)
-    gemm.py              matmul_cuda: the matrix product as an own CUDA kernel, capturable in a
-                         CUDA graph (cuBLAS is not); not called in a step yet
+    gemm.py              matmul: the matrix product, as an own CUDA kernel when switched on
+                         (set_own_gemm): capturable in a CUDA graph, cuBLAS is not
     pooling.py           max_pool, max_pool_backward                      (MaxPooling2D)
     upsampling.py        upsample_nearest, upsample_bilinear (+ backward) (UpSampling2D; GEMMs, no twin)
     normalization.py     layer_norm, layer_norm_backward                  (LayerNormalization)
@@ -37,13 +37,13 @@ from .activation import bias_activation
 from .copies import concatenate, pad, split
 from .conv import conv2d, conv2d_kernel_grad, conv2d_transpose, conv_bias_grad, flip_kernel
 from .direct_conv import conv2d_direct, conv2d_weight_grad_direct
-from .dispatch import direct_conv_supported, fast_enabled, set_fast, set_tiled_conv, use_cuda
+from .dispatch import direct_conv_supported, fast_enabled, set_fast, set_own_gemm, set_tiled_conv, use_cuda
 from .windows import col2im, im2col
 from .normalization import layer_norm, layer_norm_backward
 from .optimizers import adam_update_all
 from .pooling import max_pool, max_pool_backward
 
-__all__ = ["fast_enabled", "set_fast", "set_tiled_conv", "use_cuda", "conv2d", "conv2d_transpose", "conv2d_kernel_grad", "conv_bias_grad",
+__all__ = ["fast_enabled", "set_fast", "set_own_gemm", "set_tiled_conv", "use_cuda", "conv2d", "conv2d_transpose", "conv2d_kernel_grad", "conv_bias_grad",
            "bias_activation", "concatenate", "split", "pad", "im2col", "col2im", "max_pool", "max_pool_backward",
            "layer_norm", "layer_norm_backward", "adam_update_all",
            "conv2d_direct", "conv2d_weight_grad_direct", "direct_conv_supported", "flip_kernel", "transpose_pads"]

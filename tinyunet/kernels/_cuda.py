@@ -41,3 +41,10 @@ def launch(kernel, total, args):
     """Run ``kernel`` with one thread per element of a flat range of ``total``."""
     if total > 0:
         kernel(((total + THREADS - 1) // THREADS,), (THREADS,), args)
+
+
+def capturing(cupy):
+    """True while CuPy's current stream is being captured into a CUDA graph (bench/graph.py):
+    then nothing may be copied from the host, and no kernel argument may change between replays."""
+    cuda = getattr(cupy, "cuda", None)
+    return cuda is not None and cuda.get_current_stream().is_capturing()

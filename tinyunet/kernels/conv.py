@@ -22,7 +22,8 @@ for stride 1 the adjoint is itself a convolution, with the kernel flipped and
 the complementary padding; on the GPU a convolution with few channels runs
 as the direct kernel (direct_conv.py), which builds no im2col matrix at all; and on
 NumPy im2col is built one cache-sized block at a time, the blocks shared out over
-the cores (blocked_conv.py), and no matrix is kept for the backward pass.
+the cores (blocked_conv.py), and no matrix is kept for the backward pass.  The products are
+``@`` (cuBLAS on the GPU), or gemm.py's own kernel where dispatch.use_own_gemm says so.
 """
 
 import contextlib
@@ -32,7 +33,8 @@ from ..shapes import conv_geometry, transpose_pads
 from . import cpu_threads
 from .blocked_conv import conv2d_blocked, conv2d_kernel_grad_blocked, conv2d_transpose_blocked
 from .direct_conv import conv2d_direct, conv2d_weight_grad_direct
-from .dispatch import use_cpu_threads, use_direct_conv, use_flipped_adjoint
+from .dispatch import use_cpu_threads, use_direct_conv, use_flipped_adjoint, use_own_gemm
+from .gemm import matmul
 from .windows import col2im, im2col, is_pointwise
 
 
@@ -40,20 +42,20 @@ def conv2d_xp(x, kernel, strides, pads, out_size):
     """(y, cols): y = cols @ K2 (N, Ho, Wo, F), cols = im2col(x) as a matrix, over explicit pads."""
     kh, kw, c, f = kernel.shape
     cols = im2col_matrix(x, (kh, kw), strides, pads, out_size)
-    return (cols @ kernel.reshape(kh * kw * c, f)).reshape(x.shape[0], *out_size, f), cols
+    return matmul(cols, kernel.reshape(kh * kw * c, f)).reshape(x.shape[0], *out_size, f), cols
 
 
 def conv2d_transpose_xp(y, kernel, in_size, strides, pads):
     """x = col2im(y @ K2^T): (N, Ho, Wo, F) back to (N, H, W, C), in_size = (H, W)."""
     kh, kw, c, f = kernel.shape
     n, ho, wo, _ = y.shape
-    cols = y.reshape(-1, f) @ kernel.reshape(kh * kw * c, f).T
+    cols = matmul(y.reshape(-1, f), kernel.reshape(kh * kw * c, f).T)
     return col2im(cols.reshape(n, ho, wo, kh, kw, c), in_size, strides, pads)
 
 
 def conv2d_kernel_grad_xp(cols, dy, kernel_shape):
     """dK = cols^T @ dL/dy, with cols the im2col matrix conv2d_xp built from x."""
-    return (cols.T @ dy.reshape(-1, kernel_shape[3])).reshape(kernel_shape)
+    return matmul(cols.T, dy.reshape(-1, kernel_shape[3])).reshape(kernel_shape)
 
 
 # --- what the layers call: the same maths, the path chosen for the arrays ---
@@ -119,9 +121,12 @@ def conv_bias_grad(dz):
     """dL/db[f] = sum over (n, oh, ow) of dL/dz[n, oh, ow, f], written as ones @ dz: one GEMV,
     fast on NumPy and CuPy.  On NumPy, where dispatch.use_cpu_threads says so, OpenBLAS runs it
     on one thread: threaded, it would leave its workers spinning against the next convolution's
-    threads (cpu_threads.py)."""
+    threads (cpu_threads.py).  Where the products leave cuBLAS (dispatch.use_own_gemm), the
+    column sum is CuPy's reduction instead: gemm.py's 64-row tiles would waste 63 rows of 64."""
     xp = backend.get_array_module(dz)
     dz2 = dz.reshape(-1, dz.shape[-1])
+    if use_own_gemm(dz2):
+        return dz2.sum(axis=0)
     ones = xp.ones(dz2.shape[0], dtype=dz.dtype)
     with cpu_threads.blas_single_threaded() if use_cpu_threads(dz) else contextlib.nullcontext():
         return ones @ dz2

@@ -16,6 +16,9 @@ the twin was written for the shape:
     use_tiled_conv(x, kernel_shape, strides)   the tiled direct kernel for many channels (off unless
                                                TINYUNET_TILED_CONV=1 or set_tiled_conv(True): not
                                                yet measured against im2col + cuBLAS)
+    use_own_gemm(*arrays)                      the products (matmul): gemm.py's kernel instead of cuBLAS
+                                               (off unless TINYUNET_OWN_GEMM=1 or set_own_gemm(True):
+                                               a CUDA graph's capture, bench/graph.py, needs it)
     use_numpy_fast(*arrays)                    col2im on NumPy: tiling windows as one permutation
     use_flipped_adjoint(dy, kernel_shape, strides)  conv2d_transpose as the flipped convolution
     use_cpu_threads(*arrays)                   conv2d & co on NumPy: block by block on every core,
@@ -37,6 +40,7 @@ from .direct_conv_cuda import MAX_FILTERS, MAX_OWNERS, SHARED_BYTES, channels_pe
 
 _fast = os.environ.get("TINYUNET_FAST_KERNELS", "1").strip() not in ("0", "false", "no", "off")
 _tiled = os.environ.get("TINYUNET_TILED_CONV", "0").strip() in ("1", "true", "yes", "on")
+_own_gemm = os.environ.get("TINYUNET_OWN_GEMM", "0").strip() in ("1", "true", "yes", "on")
 
 
 def fast_enabled():
@@ -57,6 +61,21 @@ def set_tiled_conv(enabled):
     global _tiled
     previous, _tiled = _tiled, bool(enabled)
     return previous
+
+
+def set_own_gemm(enabled):
+    """Let the matrix products on CuPy run as gemm.py's own kernel instead of cuBLAS (which CuPy
+    refuses while a stream is captured into a CUDA graph); returns the previous setting."""
+    global _own_gemm
+    previous, _own_gemm = _own_gemm, bool(enabled)
+    return previous
+
+
+def use_own_gemm(*arrays):
+    """True when a product of these arrays runs as gemm.matmul_cuda: switched on (set_own_gemm,
+    TINYUNET_OWN_GEMM=1), fast kernels on, CuPy arrays of one float dtype, 2-D."""
+    return (_own_gemm and use_cuda(*arrays) and len({a.dtype for a in arrays}) == 1
+            and all(a.ndim == 2 for a in arrays))
 
 
 def use_cuda(*arrays):

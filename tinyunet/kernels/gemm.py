@@ -1,22 +1,26 @@
-"""The matrix product as tinyunet's own CUDA kernel, for the day a training step is captured whole.
+"""The matrix product as tinyunet's own CUDA kernel: what a step captured in a CUDA graph uses.
 
     matmul_xp(a, b)     a @ b                                   the reference (NumPy or CuPy)
-    matmul_cuda(a, b)   the same product by one hand-written CUDA kernel, no cuBLAS
+    matmul_cuda(a, b)   the same product by hand-written CUDA kernels, no cuBLAS
+    matmul(a, b)        what conv.py calls: matmul_cuda where dispatch.use_own_gemm says so
+                        (switched on, CuPy arrays), else a @ b
 
 The step's products (im2col @ K, the kernel gradients cols^T @ dL/dy, the transposed
 convolutions' y @ K^T) go to cuBLAS through ``@``, which is faster.  But CuPy refuses cuBLAS
 calls while a stream is being captured into a CUDA graph, and a graph is how a step at
-batch 8, bound by some 300 kernel launches and the Python between them, would be replayed
-with one launch.  This kernel is the capturable product; nothing calls it in a step yet
-(tools/time_gemm.py times it against cuBLAS on the U-Net's products).
+batch 8, bound by some 300 kernel launches and the Python between them, is replayed with one
+launch (bench/graph.py switches this kernel on for its capture; tools/time_gemm.py times it
+against cuBLAS on the U-Net's products).
 
 The kernel: C (M, N) = A (M, K) @ B (K, N), each a row-major matrix or the transpose of
 one (an F-contiguous view, as ``cols.T`` is), read in place.  A block of 256 threads owns a
 64 x 64 tile of C: it stages a 64 x 16 slice of A and a 16 x 64 slice of B in shared memory
 (zeros past the edges), and each thread adds their product into its 4 x 4 outputs, rows
 ty + 16 i and columns tx + 16 j, so that a warp reads B's row at 16 consecutive addresses
-and A's column at one (a broadcast).  The sum over K runs in one fixed order: the result
-is the same on every run.
+and A's column at one (a broadcast).  A product with few tiles and a long K (a kernel
+gradient: K is every pixel of the batch) is cut into splits of K, each block writing a
+partial C, and a second kernel adds the partials in split order.  The sums run in one fixed
+order: the result is the same on every run.
 """
 
 import functools
@@ -26,6 +30,7 @@ import numpy
 from .. import backend
 from . import _cuda
 from ._cuda import ctype
+from .dispatch import use_own_gemm
 
 TILE, DEPTH, THREADS = 64, 16, 256
 
@@ -119,9 +124,53 @@ typedef %(T)s T;
 """
 
 
+# c[e] = sum over s of partial[s, e], in split order (also the tiled kernel gradient's)
+SUM_SPLITS = r"""
+typedef %(T)s T;
+extern "C" __global__ void sum_splits(const T* __restrict__ partial, T* __restrict__ c, int splits, int size) {
+    int e = blockIdx.x * blockDim.x + threadIdx.x;
+    if (e >= size) return;
+    T total = 0;
+    for (int s = 0; s < splits; ++s) total += partial[(long long)s * size + e];
+    c[e] = total;
+}
+"""
+
+# a product of fewer tiles than this is split along k, each split at least MIN_SPLIT_DEPTH long
+FEW_TILES = 128
+MIN_SPLIT_DEPTH = 4096
+MAX_SPLITS = 128
+
+
 def matmul_xp(a, b):
     """a (M, K) @ b (K, N): the reference."""
     return a @ b
+
+
+def matmul(a, b):
+    """a @ b: by matmul_cuda where dispatch.use_own_gemm says so, else by ``@``."""
+    return matmul_cuda(a, b) if use_own_gemm(a, b) else a @ b
+
+
+def splits_of(k, tiles=0):
+    """(splits, k per split, a multiple of the tile loop's depth of 16) of a sum over k for a
+    product of ``tiles`` output tiles: one split unless the tiles are few and k is long."""
+    splits = 1 if tiles >= FEW_TILES else max(1, min(MAX_SPLITS, k // MIN_SPLIT_DEPTH))
+    per_split = -(-k // splits)
+    per_split = -(-per_split // DEPTH) * DEPTH
+    return -(-k // per_split), per_split
+
+
+@functools.lru_cache(maxsize=None)
+def sum_splits_kernel(dtype):
+    return _cuda.compiled(SUM_SPLITS % dict(T=ctype(dtype)), "sum_splits")
+
+
+def add_splits(partial, out):
+    """out[...] = partial.sum(axis=0), the splits added in order by one kernel."""
+    size = out.size
+    sum_splits_kernel(out.dtype)((-(-size // THREADS),), (THREADS,),
+                                 (partial, out, numpy.int32(partial.shape[0]), numpy.int32(size)))
 
 
 @functools.lru_cache(maxsize=None)
@@ -146,7 +195,8 @@ def _stored(cupy, a):
 
 
 def matmul_cuda(a, b):
-    """matmul_xp as one CUDA kernel: a 64 x 64 tile of the product per block of 256 threads."""
+    """matmul_xp as one CUDA kernel, a 64 x 64 tile of the product per block of 256 threads (and
+    a second one that adds the splits of a long k, splits_of)."""
     cupy = backend.get_array_module(a)
     if a.ndim != 2 or b.ndim != 2 or a.shape[1] != b.shape[0]:
         raise ValueError(f"matmul_cuda: cannot multiply {tuple(a.shape)} by {tuple(b.shape)}")
@@ -158,10 +208,16 @@ def matmul_cuda(a, b):
     a_stored, transpose_a = _stored(cupy, a)
     b_stored, transpose_b = _stored(cupy, b)
     c = cupy.empty((m, n), dtype=a.dtype)
-    if m and n:
-        if k == 0:
-            c[...] = 0
-        else:
-            _kernel(a.dtype, transpose_a, transpose_b)(grid(m, n), (THREADS,), (
-                a_stored, b_stored, c, numpy.int32(m), numpy.int32(n), numpy.int32(k), numpy.int32(k)))
+    if m == 0 or n == 0:
+        return c
+    if k == 0:
+        c[...] = 0
+        return c
+    tiles = grid(m, n)[0] * grid(m, n)[1]
+    splits, per_split = splits_of(k, tiles)
+    out = c if splits == 1 else cupy.empty((splits, m, n), dtype=a.dtype)
+    _kernel(a.dtype, transpose_a, transpose_b)(grid(m, n, splits), (THREADS,), (
+        a_stored, b_stored, out, numpy.int32(m), numpy.int32(n), numpy.int32(k), numpy.int32(per_split)))
+    if splits > 1:
+        add_splits(out, c)
     return c

@@ -9,8 +9,13 @@ on each tensor.  On the GPU, per-tensor Adam is bound by the host: ~56 tensors x
 several ufunc launches took 9.3 ms a step on an H100, one kernel 0.014 ms.  So the
 twin updates all tensors in one launch: the tensors stay where they are (the
 layers' live arrays and the optimizer's own m and v), and the kernel reads a
-small table of their addresses, uploaded asynchronously each step, since the
-gradient arrays are new every step.
+small table of their addresses and of the step's two bias corrections, uploaded
+asynchronously each step, since the gradient arrays are new every step.
+
+In a step captured as a CUDA graph (bench/graph.py) the addresses are the same at every
+replay, but the bias corrections change with t, and nothing may be copied from the host
+while capturing: the table is then left empty (``CapturedTable``), and the graph's owner
+uploads it, with the corrections of each step's t, before each replay.
 """
 
 import functools
@@ -71,13 +76,14 @@ def adam_update_all_xp(params, grads, ms, vs, step, learning_rate, beta_1, beta_
 _ADAM = r"""
 typedef %(T)s T;
 // table: K parameter, K gradient, K m and K v addresses, then K + 1 offsets: tensor k owns
-// the flat range [offset[k], offset[k + 1]).  idx runs over the concatenation of all tensors.
+// the flat range [offset[k], offset[k + 1]); then the bias corrections 1 - beta_1^t and
+// 1 - beta_2^t, two doubles.  idx runs over the concatenation of all tensors.
 extern "C" __global__ void adam_all(const long long* __restrict__ table, int K, long long total,
-                                    double lr, double beta_1, double beta_2, double epsilon,
-                                    double correction_1, double correction_2) {
+                                    double lr, double beta_1, double beta_2, double epsilon) {
     long long idx = (long long)blockIdx.x * blockDim.x + threadIdx.x;
     if (idx >= total) return;
     const long long* offset = table + 4 * K;
+    const double* correction = (const double*)(table + 5 * K + 1);
     int lo = 0, hi = K - 1;             // the tensor k with offset[k] <= idx < offset[k + 1]
     while (lo < hi) {
         int mid = (lo + hi + 1) / 2;
@@ -93,7 +99,7 @@ extern "C" __global__ void adam_all(const long long* __restrict__ table, int K, 
     T vi = (T)beta_2 * v[i] + (T)(1 - beta_2) * (g * g);
     m[i] = mi;
     v[i] = vi;
-    T m_hat = mi / (T)correction_1, v_hat = vi / (T)correction_2;
+    T m_hat = mi / (T)correction[0], v_hat = vi / (T)correction[1];
     param[i] -= (T)lr * m_hat / (sqrt(v_hat) + (T)epsilon);
 }
 """
@@ -104,21 +110,60 @@ def _adam_kernel(dtype):
     return _cuda.compiled(_ADAM % dict(T=ctype(dtype)), "adam_all")
 
 
-def adam_update_all_cuda(params, grads, ms, vs, step, learning_rate, beta_1, beta_2, epsilon):
-    """adam_update_all_xp as one CUDA kernel (every array contiguous and of one dtype)."""
-    cupy = backend.get_array_module(params[0])
+def set_corrections(table, step, beta_1, beta_2):
+    """Write the bias corrections of step t, 1 - beta_1^t and 1 - beta_2^t, into the table's
+    last two entries (as the bits of two float64)."""
+    table[-2:] = numpy.array([1.0 - beta_1 ** step, 1.0 - beta_2 ** step]).view(numpy.int64)
+
+
+def adam_table(params, grads, ms, vs, step, beta_1, beta_2):
+    """The kernel's table (int64): the addresses, the offsets and the bias corrections of t."""
     k = len(params)
-    sizes = numpy.array([p.size for p in params], dtype=numpy.int64)
-    table = numpy.empty(5 * k + 1, dtype=numpy.int64)
+    table = numpy.empty(5 * k + 3, dtype=numpy.int64)
     for column, arrays in enumerate((params, grads, ms, vs)):
         table[column * k:(column + 1) * k] = [a.data.ptr for a in arrays]
     table[4 * k] = 0
-    numpy.cumsum(sizes, out=table[4 * k + 1:])
-    total = int(table[-1])
-    device_table = cupy.asarray(table)   # staged through pinned memory: no host synchronisation
+    numpy.cumsum([p.size for p in params], out=table[4 * k + 1:5 * k + 1])
+    set_corrections(table, step, beta_1, beta_2)
+    return table
+
+
+class CapturedTable:
+    """The table of an Adam launch captured in a CUDA graph: ``upload(t, stream)`` fills the
+    device table, with the bias corrections of step t, before a replay that runs step t."""
+
+    def __init__(self, device, host, beta_1, beta_2):
+        self.device, self.host, self.beta_1, self.beta_2 = device, host, beta_1, beta_2
+
+    def upload(self, step, stream):
+        """Copy the table, with step t's corrections, to the device in ``stream``'s order."""
+        set_corrections(self.host, step, self.beta_1, self.beta_2)
+        self.device.set(self.host, stream=stream)
+
+
+_captured = []      # the CapturedTables of the capture under way
+
+
+def take_captured_tables():
+    """The CapturedTables of the Adam launches captured since the last call (bench/graph.py)."""
+    tables = list(_captured)
+    _captured.clear()
+    return tables
+
+
+def adam_update_all_cuda(params, grads, ms, vs, step, learning_rate, beta_1, beta_2, epsilon):
+    """adam_update_all_xp as one CUDA kernel (every array contiguous and of one dtype)."""
+    cupy = backend.get_array_module(params[0])
+    table = adam_table(params, grads, ms, vs, step, beta_1, beta_2)
+    total = int(table[-3])
+    if _cuda.capturing(cupy):       # no copy from the host now: the graph's owner uploads it
+        device_table = cupy.empty(table.size, dtype=numpy.int64)
+        _captured.append(CapturedTable(device_table, table, beta_1, beta_2))
+    else:
+        device_table = cupy.asarray(table)   # staged through pinned memory: no host synchronisation
     launch(_adam_kernel(params[0].dtype), total,
-           (device_table, numpy.int32(k), numpy.int64(total), float(learning_rate), float(beta_1),
-            float(beta_2), float(epsilon), 1.0 - beta_1 ** step, 1.0 - beta_2 ** step))
+           (device_table, numpy.int32(len(params)), numpy.int64(total), float(learning_rate), float(beta_1),
+            float(beta_2), float(epsilon)))
 
 
 def adam_update_all(params, grads, ms, vs, step, learning_rate, beta_1, beta_2, epsilon):

@@ -27,7 +27,7 @@ from .. import backend
 from ..shapes import direct_geometry
 from . import _cuda
 from ._cuda import ctype
-from .gemm import THREADS, TILE, TILE_LOOP, grid
+from .gemm import THREADS, TILE, TILE_LOOP, add_splits, grid, splits_of
 
 _GEOMETRY = r"""
 typedef %(T)s T;
@@ -68,32 +68,10 @@ _WEIGHT_GRAD = _GEOMETRY + r"""
 #define B_ELEM(gk, gc) b[(long long)(gk) * n + (gc)]
 """
 
-# dk[e] = sum over s of partial[s, e], in split order
-_SUM_SPLITS = r"""
-typedef %(T)s T;
-extern "C" __global__ void sum_splits(const T* __restrict__ partial, T* __restrict__ dk, int splits, int size) {
-    int e = blockIdx.x * blockDim.x + threadIdx.x;
-    if (e >= size) return;
-    T total = 0;
-    for (int s = 0; s < splits; ++s) total += partial[(long long)s * size + e];
-    dk[e] = total;
-}
-"""
-
-# the weight gradient's pixels per split: at least this many, and at most this many splits
-MIN_SPLIT_PIXELS = 4096
-MAX_SPLITS = 128
-
-
 @functools.lru_cache(maxsize=None)
 def _kernel(template, dtype, dims):
     keys = ("H", "W", "C", "F", "KW", "PT", "PL", "HO", "WO")
     return _cuda.compiled(template % dict(zip(keys, dims), T=ctype(dtype)) + TILE_LOOP, "tile_product")
-
-
-@functools.lru_cache(maxsize=None)
-def _sum_kernel(dtype):
-    return _cuda.compiled(_SUM_SPLITS % dict(T=ctype(dtype)), "sum_splits")
 
 
 def _dims(x_shape, kernel_shape, pads, out_size):
@@ -116,14 +94,6 @@ def conv2d_tiled_cuda(x, kernel, pads):
     return y
 
 
-def weight_grad_splits(pixels):
-    """(splits, pixels per split, a multiple of the tile loop's depth of 16) of the sum over pixels."""
-    splits = max(1, min(MAX_SPLITS, pixels // MIN_SPLIT_PIXELS))
-    per_split = -(-pixels // splits)
-    per_split = -(-per_split // 16) * 16
-    return -(-pixels // per_split), per_split
-
-
 def conv2d_weight_grad_tiled_cuda(x, dz, kernel_shape, pads):
     """conv2d_weight_grad_direct_xp as tiled partial products over splits of the pixels, then
     their sum in split order."""
@@ -136,14 +106,13 @@ def conv2d_weight_grad_tiled_cuda(x, dz, kernel_shape, pads):
     if pixels == 0:
         dk[...] = 0
         return dk
-    splits, per_split = weight_grad_splits(pixels)
+    splits, per_split = splits_of(pixels)      # the output's tiles are few: split the pixels
     partial = cupy.empty((splits, depth, f), dtype=x.dtype)
     kernel_function = _kernel(_WEIGHT_GRAD, x.dtype, _dims(x.shape, kernel_shape, pads, out_size))
     kernel_function(grid(depth, f, splits), (THREADS,), (x, dz, partial, numpy.int32(depth), numpy.int32(f),
                                                          numpy.int32(pixels), numpy.int32(per_split)))
-    size = depth * f
-    _sum_kernel(x.dtype)((-(-size // THREADS),), (THREADS,), (partial, dk, numpy.int32(splits), numpy.int32(size)))
+    add_splits(partial, dk)
     return dk
 
 
-__all__ = ["conv2d_tiled_cuda", "conv2d_weight_grad_tiled_cuda", "weight_grad_splits", "TILE"]
+__all__ = ["conv2d_tiled_cuda", "conv2d_weight_grad_tiled_cuda", "TILE"]

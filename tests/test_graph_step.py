@@ -1,0 +1,135 @@
+"""The training step as a CUDA graph (bench/graph.py) and what it needs: the products on gemm.py's
+own kernel (CuPy refuses cuBLAS while capturing), and Adam's bias corrections in its table.
+
+On the GPU the graph's steps must train exactly as train_step does with the same products:
+the same losses step after step, the same weights and the same optimizer counts, with new
+data each step (the graph must read its inputs afresh).  Without a GPU the refusals run, and
+the table's layout is checked on NumPy.
+"""
+
+import numpy
+import pytest
+
+from tinyunet import backend
+from tinyunet.bench import make_batch, train_step
+from tinyunet.bench.graph import GraphStep
+from tinyunet.kernels import dispatch
+from tinyunet.kernels.optimizers import adam_table, set_corrections
+from tinyunet.losses import DiceLoss
+from tinyunet.models import UNet
+from tinyunet.optimizers import SGD, Adam, Optimizer
+
+
+def _setup(size=32):
+    return UNet("article", input_shape=(size, size, 1), seed=0), DiceLoss(), Adam(1e-3)
+
+
+def test_a_graph_step_needs_the_gpu_backend():
+    with backend.use("cpu"):
+        model, loss, optimizer = _setup()
+        with pytest.raises(RuntimeError, match="GPU backend"):
+            GraphStep(model, loss, optimizer)
+
+
+class _Tensor:
+    """What adam_table reads of a CuPy array: its size and its address (data.ptr)."""
+
+    def __init__(self, size, ptr):
+        self.size, self.data = size, type("Pointer", (), {"ptr": ptr})()
+
+
+def test_the_table_holds_the_addresses_offsets_and_bias_corrections_of_t():
+    params, grads = [_Tensor(6, 100), _Tensor(5, 200)], [_Tensor(6, 300), _Tensor(5, 400)]
+    ms, vs = [_Tensor(6, 500), _Tensor(5, 600)], [_Tensor(6, 700), _Tensor(5, 800)]
+    table = adam_table(params, grads, ms, vs, 1, 0.9, 0.999)
+    assert table.dtype == numpy.int64 and table.size == 5 * 2 + 3
+    assert list(table[:8]) == [100, 200, 300, 400, 500, 600, 700, 800]
+    assert list(table[8:11]) == [0, 6, 11]                         # the offsets
+    numpy.testing.assert_array_equal(table[-2:].view(numpy.float64), [1 - 0.9, 1 - 0.999])
+    set_corrections(table, 7, 0.9, 0.999)
+    numpy.testing.assert_array_equal(table[-2:].view(numpy.float64), [1 - 0.9 ** 7, 1 - 0.999 ** 7])
+
+
+def test_counting_a_step_is_what_step_counts():
+    model, loss, optimizer = _setup()
+    x, y = make_batch(2, 32)
+    train_step(model, loss, optimizer, x, y)
+    counted = Adam(1e-3)
+    counted.count(model.params)
+    assert counted.iterations == optimizer.iterations == 1
+    assert counted.state["step"] == optimizer.state["step"]
+
+
+@pytest.mark.gpu
+def test_the_own_matmul_trains_as_cublas_does(cupy):
+    """A step with every product on gemm.py's kernel gives cuBLAS's loss and gradients."""
+    x, y = (cupy.asarray(a) for a in make_batch(2, 32))
+    results = []
+    for own in (False, True):
+        model, loss, optimizer = _setup()
+        previous = dispatch.set_own_gemm(own)
+        try:
+            value = float(train_step(model, loss, optimizer, x, y))
+        finally:
+            dispatch.set_own_gemm(previous)
+        results.append((value, {k: cupy.asnumpy(g) for k, g in model.grads.items()}))
+    (loss_blas, grads_blas), (loss_own, grads_own) = results
+    assert loss_own == pytest.approx(loss_blas, rel=1e-5)
+    for key, grad in grads_blas.items():
+        numpy.testing.assert_allclose(grads_own[key], grad, rtol=1e-3, atol=1e-5 * numpy.abs(grad).max(),
+                                      err_msg=key)
+
+
+@pytest.mark.gpu
+@pytest.mark.parametrize("optimizer_class", [Adam, SGD])
+def test_graph_steps_train_as_the_eager_steps(cupy, optimizer_class):
+    batches = [tuple(cupy.asarray(a) for a in make_batch(2, 32, seed=seed)) for seed in range(6)]
+    runs = {}
+    for graphed in (False, True):
+        model, loss = UNet("article", input_shape=(32, 32, 1), seed=0), DiceLoss()
+        optimizer = optimizer_class(1e-3)
+        step = GraphStep(model, loss, optimizer, warmup=2) if graphed else None
+        previous = dispatch.set_own_gemm(True)        # the eager steps on the graph's products too
+        try:
+            losses = [float(step(x, y) if graphed else train_step(model, loss, optimizer, x, y))
+                      for x, y in batches]
+        finally:
+            dispatch.set_own_gemm(previous)
+        assert not graphed or step.graph is not None
+        runs[graphed] = (losses, {k: cupy.asnumpy(p) for k, p in model.params.items()}, optimizer.state_dict())
+    (losses, params, state), (graph_losses, graph_params, graph_state) = runs[False], runs[True]
+    numpy.testing.assert_allclose(graph_losses, losses, rtol=1e-5)
+    assert len(set(graph_losses)) == len(batches)          # each replay read its own batch
+    for key, value in params.items():
+        numpy.testing.assert_allclose(graph_params[key], value, rtol=1e-4, atol=1e-6, err_msg=key)
+    assert graph_state["iterations"] == state["iterations"] == len(batches)
+    assert {k: v for k, v in graph_state.items() if k.startswith("step/")} == \
+        {k: v for k, v in state.items() if k.startswith("step/")}
+
+
+@pytest.mark.gpu
+def test_a_graph_step_refuses_another_shape_and_goes_on(cupy):
+    model, loss, optimizer = _setup()
+    step = GraphStep(model, loss, optimizer, warmup=1)
+    x, y = (cupy.asarray(a) for a in make_batch(2, 32))
+    step(x, y)
+    step(x, y)                                             # captured and replayed
+    small_x, small_y = (cupy.asarray(a) for a in make_batch(1, 32))
+    with pytest.raises(ValueError, match=r"x is \(1, 32, 32, 1\)"):
+        step(small_x, small_y)
+    assert optimizer.iterations == 2                       # the refused step counted nothing
+    assert numpy.isfinite(float(step(x, y)))
+
+
+def test_a_graph_step_refuses_what_it_cannot_replay(monkeypatch):
+    model, loss, _ = _setup()
+    monkeypatch.setattr(backend, "device", "gpu")         # only the argument checks run
+
+    class Custom(Optimizer):
+        def apply(self, params, grads):
+            pass
+
+    with pytest.raises(TypeError, match="Adam or SGD"):
+        GraphStep(model, loss, Custom(1e-3))
+    with pytest.raises(ValueError, match="warmup"):
+        GraphStep(model, loss, Adam(), warmup=0)
