@@ -68,7 +68,7 @@ def test_slices_sorted_by_position_not_by_name_or_instance_number(tmp_path):
     assert numpy.array_equal(display(volume).array, hu)   # display: slice 0 the most cranial
 
 
-def test_cli_and_two_series(tmp_path):
+def test_cli_and_two_series(tmp_path, capsys):
     dicom_root, labels = tcia(tmp_path)
     hu, _ = marker_volume()
     write_dicom_series(dicom_root / "PANCREAS_0002" / "study" / "scout", hu[:5], series_uid="1.2.9")
@@ -80,6 +80,9 @@ def test_cli_and_two_series(tmp_path):
                  "--series", "most-slices", "--labels", "1", "2"]) == 0
     assert snapshot(dicom_root, labels) == before
     assert (tmp_path / "out" / "manifest.json").exists()
+    # these series' positions are not the labels' (372.5 mm apart): the report says so, by patient
+    report = capsys.readouterr().out
+    assert "label lies more than a voxel from its image for PANCREAS0001 (372.5 mm)" in report
 
 
 def _break(dicom_root, labels, how):

@@ -90,6 +90,11 @@ def _report(out, manifest):
     for name, c in manifest["counts"].items():
         if not c["slices"]:
             print(f"warning: the {name} split is empty; load_folders and the lessons need all three")
+    apart = [f"{p} ({r['grid_offset_mm']:g} mm)" for p, r in manifest["patients"].items()
+             if r["grid_offset_mm"] > max(r["spacing_mm"])]
+    if apart:
+        print(f"warning: by the files' geometry the label lies more than a voxel from its image for "
+              f"{', '.join(apart)}; masks are matched to images voxel by voxel, so look at those previews")
     print(f"check the alignment in {Path(out) / 'preview'}/<patient>.png; details in {Path(out) / 'manifest.json'}")
     return 0
 
