@@ -314,6 +314,17 @@ def test_zero_one_is_detected_per_mask_folder(tmp_path):
     assert data.test.masks.sum() == 18 and data.train.masks.sum() == 18
 
 
+def test_a_zero_one_mask_among_0_255_ones_is_named_not_read_as_empty(tmp_path):
+    root = _tiny_layout(tmp_path, names=("a", "b", "c"))
+    _write(root / "trainmasks" / "b.png", _square_mask() // 255)
+    before = _snapshot(root)
+    _expect(root, "mask", root / "trainmasks" / "b.png", "holds 0 / 1", root / "trainmasks" / "a.png",
+            "would read as background")
+    assert _snapshot(root) == before
+    _write(root / "trainmasks" / "b.png", numpy.zeros((8, 8)))       # an empty mask is still fine
+    assert load_folders(root).train.masks.sum() == 18
+
+
 def test_a_mask_folder_with_every_mask_empty_is_an_error(tmp_path):
     root = _tiny_layout(tmp_path, names=("a", "b"))
     for name in ("a", "b"):

@@ -18,7 +18,8 @@ How a mask pixel is read:
 The encoding is detected per mask folder: a folder whose brightest mask pixel
 is 1 holds {0, 1} masks (foreground = 1); any other folder is 0 / 255, with
 foreground ``> mask_threshold`` (127): JPEG ringing stays far from mid-gray,
-where ``> 0`` would turn it into foreground.  A mask with many pixels far from
+where ``> 0`` would turn it into foreground.  A {0, 1} mask in a 0 / 255 folder
+(its brightest pixel is 1) is refused, naming it, rather than read as empty.  A mask with many pixels far from
 both black and white (mid-gray by more than 64 levels) is probably not a mask,
 and is refused; so is a mask folder in which every mask reads as empty.
 
@@ -186,6 +187,12 @@ def _to_split(read, threshold, class_names=None):
                          f"and {AMBIGUOUS_BAND[1]}); is it an image?")
     brightest = int(levels.max())
     cut = 0 if brightest == 1 else threshold   # a {0, 1} folder
+    peaks = levels.max(axis=(1, 2))
+    if brightest > 1 and (peaks == 1).any():   # a {0, 1} mask among 0 / 255 ones: its 1s would vanish
+        one, other = int(numpy.argmax(peaks == 1)), int(numpy.argmax(peaks > 1))
+        raise ValueError(f"load_folders: mask {read.mask_paths[one]} holds 0 / 1 but other masks of "
+                         f"{read.mask_folder} hold 0 / 255 (e.g. {read.mask_paths[other]}): its 1s would "
+                         f"read as background; save every mask of a folder in one encoding")
     masks = levels > cut
     if not masks.any():
         raise ValueError(f"load_folders: every mask in {read.mask_folder} is empty (its brightest "
