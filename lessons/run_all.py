@@ -133,9 +133,12 @@ def main(argv=None):
         return status
     seconds = time.perf_counter() - started
     metrics = run.read_json("metrics.json")
-    metrics["run_all_seconds"] = round(seconds, 1)
+    # a resumed run's time is only this part's: the interrupted part's was never measured
+    metrics.pop("run_all_seconds" if args.resume else "run_all_seconds_resumed_part", None)
+    metrics["run_all_seconds_resumed_part" if args.resume else "run_all_seconds"] = round(seconds, 1)
     run.write_json("metrics.json", metrics)
-    summary = (f"\nAll lessons done in {seconds:.0f} s ({config.name} config). Test Dice: global "
+    took = f"{seconds:.0f} s" + (" after the resume (the interrupted part is not counted)" if args.resume else "")
+    summary = (f"\nAll lessons done in {took} ({config.name} config). Test Dice: global "
                f"{metrics['test_dice_global']:.3f}, per image {metrics['test_dice_per_image']:.3f}")
     if "threshold_baseline_dice" in metrics:
         summary += f"; intensity-window baseline {metrics['threshold_baseline_dice']:.3f}"

@@ -325,7 +325,11 @@ def test_run_all_resume_continues_an_interrupted_run(tmp_path):
     assert "Epoch 1/2" not in result.stdout and "Epoch 2/2" in result.stdout
     assert (folder / "data.npz").stat().st_mtime_ns == data_written
     assert len(json.loads((folder / "history.json").read_text())["history"]["loss"]) == 2
-    assert "test_dice_global" in json.loads((folder / "metrics.json").read_text())
+    metrics = json.loads((folder / "metrics.json").read_text())
+    assert "test_dice_global" in metrics
+    # only the resumed part was timed: it is not passed off as the whole run's time
+    assert "run_all_seconds" not in metrics and metrics["run_all_seconds_resumed_part"] > 0
+    assert "after the resume (the interrupted part is not counted)" in result.stdout
 
 
 def test_a_failed_data_run_leaves_nothing_that_blocks_its_out(tmp_path):
