@@ -133,3 +133,62 @@ def test_a_graph_step_refuses_what_it_cannot_replay(monkeypatch):
         GraphStep(model, loss, Custom(1e-3))
     with pytest.raises(ValueError, match="warmup"):
         GraphStep(model, loss, Adam(), warmup=0)
+
+
+class _Stream:
+    """What GraphStep asks of a CuPy stream, for the capture's bookkeeping on the CPU."""
+
+    def __init__(self, non_blocking=False):
+        self.capturing = False
+
+    def wait_event(self, event):
+        pass
+
+    def record(self):
+        return None
+
+    def begin_capture(self):
+        self.capturing = True
+
+    def end_capture(self):
+        self.capturing = False
+        return "graph"
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *error):
+        return False
+
+
+@pytest.mark.parametrize("failure", ["raises", "no Adam kernel"])
+def test_a_failed_capture_leaves_the_optimizer_counts_as_they_were(monkeypatch, failure):
+    """Without a GPU: a capture that raises, or one in which Adam did not run as its one-kernel
+    twin, is refused with the reason, and the step it counted on the host is taken back."""
+    import contextlib
+    from types import SimpleNamespace
+
+    from tinyunet.bench import graph as graph_module
+    model, loss, optimizer = _setup()
+    x, y = make_batch(2, 32)
+    train_step(model, loss, optimizer, x, y)                # a real step: Adam has its state
+    counts = (optimizer.iterations, dict(optimizer.state["step"]))
+    fake = SimpleNamespace(empty_like=numpy.empty_like, cuda=SimpleNamespace(
+        Stream=_Stream, MemoryPool=lambda: SimpleNamespace(malloc=None), get_current_stream=_Stream,
+        using_allocator=lambda malloc: contextlib.nullcontext()))
+    monkeypatch.setattr(backend, "device", "gpu")
+    monkeypatch.setattr(backend, "xp", fake)
+
+    def captured_step(model, loss, optimizer, x, y):       # counts on the host as optimizer.step does
+        optimizer.count(model.params)
+        if failure == "raises":
+            raise ValueError("cuBLAS is not supported during stream capture")
+
+    monkeypatch.setattr(graph_module, "train_step", captured_step)
+    step = GraphStep(model, loss, optimizer, warmup=1)
+    step.eager_steps = 1
+    expected = "cuBLAS is not supported" if failure == "raises" else "did not run as its one-kernel twin"
+    with pytest.raises(RuntimeError, match=expected):
+        step(x, y)
+    assert step.graph is None
+    assert (optimizer.iterations, optimizer.state["step"]) == counts

@@ -87,15 +87,18 @@ class GraphStep:
         optimizer_kernels.take_captured_tables()      # none left over from a failed capture
         with self._own_gemm(), cupy.cuda.using_allocator(self.pool.malloc), self.stream:
             self.stream.begin_capture()
+            capturing = True
             try:
                 self.value = train_step(self.model, self.loss, self.optimizer, self.x, self.y)
+                capturing = False
+                graph = self.stream.end_capture()       # raises if the capture was invalidated
             except Exception as error:
-                with contextlib.suppress(Exception):
-                    self.stream.end_capture()
+                if capturing:
+                    with contextlib.suppress(Exception):
+                        self.stream.end_capture()
                 self._restore_counts(counts)
                 raise RuntimeError(f"GraphStep: the training step could not be captured as a CUDA "
                                    f"graph: {type(error).__name__}: {error}") from error
-            graph = self.stream.end_capture()
         self.tables = optimizer_kernels.take_captured_tables()
         if isinstance(self.optimizer, Adam) and (len(self.tables) != 1 or len(self._steps()) != 1):
             self._restore_counts(counts)
