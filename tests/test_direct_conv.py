@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from helpers import relative_error
 from tinyunet import kernels
-from tinyunet.kernels import direct_conv_cuda, gemm, windows
+from tinyunet.kernels import direct_conv_cuda, dispatch, gemm, windows
 from tinyunet.kernels.conv import flip_kernel
 from tinyunet.kernels.direct_conv import (conv2d_direct, conv2d_direct_xp, conv2d_weight_grad_direct,
                                           conv2d_weight_grad_direct_xp)
@@ -274,7 +274,6 @@ def test_tiled_cuda_twins_match_the_xp_twins(cupy, case, dtype, rng, monkeypatch
 
 @pytest.mark.gpu
 def test_the_tiled_kernel_runs_the_layers_only_when_switched_on(cupy, rng):
-    from tinyunet.kernels import dispatch
     from tinyunet.layers import Conv2D
     x = cupy.asarray(rng.standard_normal((2, 16, 16, 64)).astype("float32"))
     assert not dispatch.use_tiled_conv(x, (3, 3, 64, 128), (1, 1))       # off by default
@@ -303,3 +302,44 @@ def test_the_tiled_kernel_is_never_chosen_on_numpy():
         assert not dispatch.use_direct_conv(numpy.zeros((1, 4, 4, 64), "float32"), (3, 3, 64, 128), (1, 1))
     finally:
         kernels.set_tiled_conv(previous)
+
+
+@pytest.mark.parametrize("activation", ["linear", "relu", "sigmoid", "softmax"])
+@pytest.mark.parametrize("with_bias", [True, False])
+def test_conv2d_bias_activation_is_conv2d_then_the_epilogue(xp, activation, with_bias, rng):
+    """Conv2D's forward: on NumPy the two readable steps; on the GPU, for the direct kernel's
+    shapes and an element-wise activation, both in the kernel's write (the same numbers)."""
+    x = xp.asarray(rng.standard_normal((2, 9, 8, 16)).astype("float32"))
+    kernel = xp.asarray(rng.standard_normal((3, 3, 16, 8)).astype("float32"))
+    bias = xp.asarray(rng.standard_normal(8).astype("float32")) if with_bias else None
+    y, cols = kernels.conv2d_bias_activation(x, kernel, bias, activation, (1, 1), "same")
+    fused = dispatch.use_fused_epilogue(x, kernel, bias, activation, (1, 1))
+    assert fused == (xp is not numpy and activation != "softmax")
+    previous = dispatch.set_fast(False)
+    try:
+        z, _ = kernels.conv2d(x, kernel, (1, 1), "same", keep_cols=True)
+        want = kernels.bias_activation(z, bias, activation)
+    finally:
+        dispatch.set_fast(previous)
+    assert y.dtype == numpy.float32 and (cols is None or not fused)      # the direct kernel builds none
+    assert relative_error(y, want) < 1e-5
+
+
+@pytest.mark.gpu
+def test_a_conv2d_layer_takes_the_fused_epilogue_and_keeps_what_its_backward_needs(cupy, rng):
+    from tinyunet.layers import Conv2D
+    x = cupy.asarray(rng.standard_normal((2, 16, 16, 8)).astype("float32"))
+    results = {}
+    for fast in (True, False):
+        previous = dispatch.set_fast(fast)
+        try:
+            layer = Conv2D(16, 3, padding="same", activation="relu", seed=0)
+            y = layer.forward(x)
+            dx = layer.backward(cupy.ones_like(y))
+        finally:
+            dispatch.set_fast(previous)
+        results[fast] = (y, dx, layer.grads["bias"], layer.y is y)
+    (y, dx, db, kept), (y_plain, dx_plain, db_plain, kept_plain) = results[True], results[False]
+    assert kept and kept_plain
+    for got, want in ((y, y_plain), (dx, dx_plain), (db, db_plain)):
+        assert relative_error(got, want) < 1e-5

@@ -53,6 +53,8 @@ def build_all():
                      (12, 12, 4, 64, 3, 3, 1, 1, 12, 12)):
             direct_conv_cuda._forward_kernel.__wrapped__(dt, dims)
             direct_conv_cuda._weight_grad_kernels.__wrapped__(dt, dims)
+        for activation in ("linear", "relu", "sigmoid"):       # Conv2D's epilogue in the write
+            direct_conv_cuda._forward_kernel.__wrapped__(dt, (256, 256, 16, 8, 3, 3, 1, 1, 256, 256), True, activation)
         # the own matrix product, each operand row-major or transposed, and its split sum
         for transpose_a in (False, True):
             for transpose_b in (False, True):

@@ -205,6 +205,29 @@ def check_direct_conv(rng, dtype, tol):
                              {"": direct_conv_cuda.conv2d_weight_grad_direct_cuda})
 
 
+def check_direct_conv_epilogue(rng, dtype, tol):
+    """The direct convolution with the bias and activation in its write (Conv2D's forward on the
+    GPU) against the readable steps: conv2d_direct_xp, then bias_activation_xp."""
+    from tinyunet.kernels import activation as activations
+    from tinyunet.kernels import direct_conv, direct_conv_cuda
+    from tinyunet.shapes import padding_amounts
+
+    results = []
+    for shape, (kh, kw), f in [((2, 6, 7, 16), (3, 3), 8), ((2, 9, 9, 1), (5, 5), 8), ((1, 5, 6, 8), (1, 1), 1)]:
+        pads = tuple(padding_amounts(n, k, 1, "same") for n, k in zip(shape[1:3], (kh, kw)))
+        x = rng.standard_normal(shape).astype(dtype)
+        kernel = rng.standard_normal((kh, kw, shape[3], f)).astype(dtype)
+        bias = rng.standard_normal(f).astype(dtype)
+        for name in ("linear", "relu", "sigmoid"):
+            for b in (bias, None):
+                want = activations.bias_activation_xp(direct_conv.conv2d_direct_xp(x, kernel, pads), b, name)
+                got = direct_conv_cuda.conv2d_direct_cuda(fake(x), fake(kernel), pads,
+                                                          None if b is None else fake(b), name)
+                results.append(check(f"conv2d_direct + bias {b is not None} + {name} {dtype} {shape} F{f}",
+                                     got, want, tol, tol * max(1.0, float(numpy.abs(want).max()))))
+    return results
+
+
 def check_tiled_conv(rng, dtype, tol):
     """The tiled direct convolution (many channels); its weight gradient in one split of the
     pixels, then in splits of 16 pixels (the last one short)."""
@@ -315,6 +338,7 @@ def main():
         for i, (a, b) in enumerate(zip(state["cuda"], state["xp"])):
             results.append(check(f"adam {dtype} tensor {i}", a, b, tol, 1e-7))
         results += check_direct_conv(rng, dtype, tol)
+        results += check_direct_conv_epilogue(rng, dtype, tol)
         results += check_gemm(rng, dtype, tol)
         results += check_tiled_conv(rng, dtype, tol)
     print(f"{sum(results)} of {len(results)} emulated CUDA results match their xp twins")

@@ -3,7 +3,8 @@ readable ``xp`` form that runs on NumPy and CuPy alike (the reference), and for 
 hand-written CUDA twin with the same signature, tested against it.
 
     conv.py              conv2d, conv2d_transpose, conv2d_kernel_grad    (Conv2D, Conv2DTranspose)
-                         im2col + one matrix product, each the other's adjoint
+                         im2col + one matrix product, each the other's adjoint; conv2d_bias_activation,
+                         Conv2D's forward (the bias and activation in the direct kernel's write on the GPU)
     blocked_conv.py      conv2d & co on NumPy: im2col one cache-sized block at a time, on every core
     cpu_threads.py       the pool of threads those blocks run on, OpenBLAS held to one thread meanwhile;
                          the element-wise and per-sample ops run their xp forms on its blocks too
@@ -35,7 +36,8 @@ layers, the optimizers, the models or the data.
 from ..shapes import transpose_pads
 from .activation import bias_activation
 from .copies import concatenate, pad, split
-from .conv import conv2d, conv2d_kernel_grad, conv2d_transpose, conv_bias_grad, flip_kernel
+from .conv import (conv2d, conv2d_bias_activation, conv2d_kernel_grad, conv2d_transpose, conv_bias_grad,
+                   flip_kernel)
 from .direct_conv import conv2d_direct, conv2d_weight_grad_direct
 from .dispatch import direct_conv_supported, fast_enabled, set_fast, set_own_gemm, set_tiled_conv, use_cuda
 from .windows import col2im, im2col
@@ -43,7 +45,8 @@ from .normalization import layer_norm, layer_norm_backward
 from .optimizers import adam_update_all
 from .pooling import max_pool, max_pool_backward
 
-__all__ = ["fast_enabled", "set_fast", "set_own_gemm", "set_tiled_conv", "use_cuda", "conv2d", "conv2d_transpose", "conv2d_kernel_grad", "conv_bias_grad",
+__all__ = ["fast_enabled", "set_fast", "set_own_gemm", "set_tiled_conv", "use_cuda", "conv2d", "conv2d_bias_activation",
+           "conv2d_transpose", "conv2d_kernel_grad", "conv_bias_grad",
            "bias_activation", "concatenate", "split", "pad", "im2col", "col2im", "max_pool", "max_pool_backward",
            "layer_norm", "layer_norm_backward", "adam_update_all",
            "conv2d_direct", "conv2d_weight_grad_direct", "direct_conv_supported", "flip_kernel", "transpose_pads"]

@@ -21,6 +21,16 @@ THREADS = 256
 CTYPES = {numpy.dtype("float32"): "float", numpy.dtype("float64"): "double"}
 
 
+# The element-wise activations as CUDA statements from v to z (T the element type), shared by
+# bias_activation's twin (activation.py) and the direct convolution's write (direct_conv_cuda.py)
+ACTIVATION_CODE = {
+    "linear": "z = v;",
+    "relu": "z = v > 0 ? v : (T)0;",
+    # e = exp(-|v|) never overflows: 1 / (1 + e) for v >= 0, e / (1 + e) below
+    "sigmoid": "T e = exp(-fabs(v)); z = v >= 0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e);",
+}
+
+
 def ctype(dtype):
     """The C type name of a float32 / float64 dtype."""
     return CTYPES[numpy.dtype(dtype)]

@@ -27,7 +27,7 @@ import numpy
 
 from .. import backend
 from . import cpu_threads
-from ._cuda import ctype
+from ._cuda import ACTIVATION_CODE, ctype
 from .dispatch import use_cpu_threads, use_cuda_bias_activation
 
 ACTIVATIONS = ("linear", "relu", "sigmoid", "softmax")
@@ -135,14 +135,6 @@ def activation_backward(name, y, dy):
     return activation_backward_xp(name, y, dy)
 
 
-_BODY = {
-    "linear": "z = v;",
-    "relu": "z = v > 0 ? v : (T)0;",
-    # e = exp(-|v|) never overflows: 1 / (1 + e) for v >= 0, e / (1 + e) below
-    "sigmoid": "T e = exp(-fabs(v)); z = v >= 0 ? (T)1 / ((T)1 + e) : e / ((T)1 + e);",
-}
-
-
 @functools.lru_cache(maxsize=None)
 def _kernel(activation, with_bias, dtype_name):
     cupy = backend._load_cupy()[0]
@@ -150,7 +142,7 @@ def _kernel(activation, with_bias, dtype_name):
     # i runs over z flattened; the channel is the last axis, so it is i % f
     value = f"{t} v = z + b[i % f];" if with_bias else f"{t} v = z;"
     return cupy.ElementwiseKernel(
-        "raw T b, int32 f", "T z", f"{value} {_BODY[activation]}",
+        "raw T b, int32 f", "T z", f"{value} {ACTIVATION_CODE[activation]}",
         f"tinyunet_bias_{activation}_{'b' if with_bias else 'nb'}_{dtype_name}")
 
 

@@ -32,8 +32,10 @@ from .. import backend
 from ..shapes import conv_geometry, transpose_pads
 from . import cpu_threads
 from .blocked_conv import conv2d_blocked, conv2d_kernel_grad_blocked, conv2d_transpose_blocked
+from .activation import bias_activation
 from .direct_conv import conv2d_direct, conv2d_weight_grad_direct
-from .dispatch import use_cpu_threads, use_direct_conv, use_flipped_adjoint, use_own_gemm
+from .direct_conv_cuda import conv2d_direct_cuda
+from .dispatch import use_cpu_threads, use_direct_conv, use_flipped_adjoint, use_fused_epilogue, use_own_gemm
 from .gemm import matmul
 from .windows import col2im, im2col, is_pointwise
 
@@ -71,6 +73,21 @@ def conv2d(x, kernel, strides, padding, keep_cols=False):
     """
     out_size, pads = conv_geometry(x.shape[1:3], kernel.shape[:2], strides, padding)
     return convolve(x, kernel, strides, pads, out_size, keep_cols)
+
+
+def conv2d_bias_activation(x, kernel, bias, activation, strides, padding):
+    """(act(conv2d(x, K) + bias), cols): Conv2D's forward, bias (F,) or None, cols as conv2d's
+    with ``keep_cols``.
+
+    Where dispatch.use_fused_epilogue says so (the direct CUDA kernel takes the convolution,
+    an element-wise activation), the kernel adds the bias and applies the activation as it
+    writes y: one pass less over y.  Otherwise conv2d, then bias_activation, in place.
+    """
+    if use_fused_epilogue(x, kernel, bias, activation, strides):
+        _, pads = conv_geometry(x.shape[1:3], kernel.shape[:2], strides, padding)
+        return conv2d_direct_cuda(x, kernel, pads, bias, activation), None
+    z, cols = conv2d(x, kernel, strides, padding, keep_cols=True)
+    return bias_activation(z, bias, activation), cols
 
 
 def conv2d_transpose(y, kernel, in_size, strides, padding):

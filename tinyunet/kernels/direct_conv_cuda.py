@@ -15,7 +15,7 @@ import numpy
 from .. import backend
 from ..shapes import direct_geometry
 from . import _cuda
-from ._cuda import ctype, launch
+from ._cuda import ACTIVATION_CODE, ctype, launch
 
 SHARED_BYTES = 48 * 1024   # the static shared memory one block may declare
 MAX_FILTERS = 64           # accumulators per thread in the forward kernel
@@ -49,10 +49,12 @@ typedef %(T)s T;
 #define WO %(WO)d
 #define VX %(VX)d   // channels of x per load (VX divides C)
 #define VF %(VF)d   // filters per shared load / store of y (VF divides F)
+#define WITH_BIAS %(BIAS)d
 template <int K> struct alignas(sizeof(T) * K) Vec { T v[K]; };
 
+// y = act(x * K + bias): the bias and the activation are applied as each sum is written
 extern "C" __global__ void conv_direct(const T* __restrict__ x, const T* __restrict__ kernel,
-                                       T* __restrict__ y, int pixels) {
+                                       const T* __restrict__ bias, T* __restrict__ y, int pixels) {
     alignas(16) __shared__ T ks[KH * KW * C * F];
     for (int k = threadIdx.x; k < KH * KW * C * F; k += blockDim.x) ks[k] = kernel[k];
     __syncthreads();
@@ -92,10 +94,18 @@ extern "C" __global__ void conv_direct(const T* __restrict__ x, const T* __restr
     T* out = y + (long long)p * F;
     #pragma unroll
     for (int f = 0; f < F; f += VF) {
-        Vec<VF> v;
+        Vec<VF> vec;
         #pragma unroll
-        for (int ff = 0; ff < VF; ++ff) v.v[ff] = acc[f + ff];
-        *reinterpret_cast<Vec<VF>*>(out + f) = v;
+        for (int ff = 0; ff < VF; ++ff) {
+            T v = acc[f + ff];
+#if WITH_BIAS
+            v += bias[f + ff];
+#endif
+            T z;
+            %(ACTIVATION)s
+            vec.v[ff] = z;
+        }
+        *reinterpret_cast<Vec<VF>*>(out + f) = vec;
     }
 }
 """
@@ -234,11 +244,12 @@ def _aligned(cupy, a):
 
 
 @functools.lru_cache(maxsize=None)
-def _forward_kernel(dtype, dims):
+def _forward_kernel(dtype, dims, with_bias=False, activation="linear"):
     h, w, c, f, kh, kw, pt, pl, ho, wo = dims
     itemsize = numpy.dtype(dtype).itemsize
     source = _FORWARD % dict(T=ctype(dtype), H=h, W=w, C=c, F=f, KH=kh, KW=kw, PT=pt, PL=pl, HO=ho, WO=wo,
-                             VX=_vector(c, itemsize), VF=_vector(f, itemsize))
+                             VX=_vector(c, itemsize), VF=_vector(f, itemsize), BIAS=int(with_bias),
+                             ACTIVATION=ACTIVATION_CODE[activation])
     return _cuda.compiled(source, "conv_direct")
 
 
@@ -258,17 +269,24 @@ def _weight_grad_kernels(dtype, dims):
     return _cuda.compiled(source, "weight_grad_partial"), _cuda.compiled(source, "sum_partials"), threads
 
 
-def conv2d_direct_cuda(x, kernel, pads):
-    """conv2d_direct_xp as one CUDA kernel: a thread per output pixel, the kernel in shared memory."""
+def conv2d_direct_cuda(x, kernel, pads, bias=None, activation="linear"):
+    """conv2d_direct_xp as one CUDA kernel: a thread per output pixel, the kernel in shared memory;
+    with a bias (F,) and an element-wise activation (not softmax), act(y + bias) in the same write."""
     cupy = backend.get_array_module(x)
     kh, kw, c, f = kernel.shape
     n, h, w, _ = x.shape
     (ho, wo), pads = direct_geometry(x.shape, kernel.shape, pads, "conv2d_direct")
     x, kernel = _aligned(cupy, x), cupy.ascontiguousarray(kernel, dtype=x.dtype)
+    if bias is not None:
+        if tuple(bias.shape) != (f,):
+            raise ValueError(f"conv2d_direct_cuda: the bias must have shape ({f},), not {tuple(bias.shape)}")
+        bias = cupy.ascontiguousarray(bias, dtype=x.dtype)
     y = cupy.empty((n, ho, wo, f), dtype=x.dtype)
     dims = (h, w, c, f, kh, kw, pads[0][0], pads[1][0], ho, wo)
     pixels = n * ho * wo
-    launch(_forward_kernel(x.dtype, dims), pixels, (x, kernel, y, numpy.int32(pixels)))
+    function = _forward_kernel(x.dtype, dims, bias is not None, activation)
+    # without a bias the kernel never reads that argument: the kernel array stands in for it
+    launch(function, pixels, (x, kernel, kernel if bias is None else bias, y, numpy.int32(pixels)))
     return y
 
 

@@ -13,6 +13,8 @@ the twin was written for the shape:
     use_cuda_adam(arrays)                      adam_update_all: one dtype, every array contiguous
     use_direct_conv(x, kernel_shape, strides)  conv2d & co: the direct kernel instead of im2col + GEMM
     use_cuda_direct_conv(kernel_shape, *arrays)  conv2d_direct, conv2d_weight_grad_direct
+    use_fused_epilogue(x, kernel, bias, activation, strides)  conv2d_bias_activation: bias and
+                                               activation in the direct kernel's write
     use_tiled_conv(x, kernel_shape, strides)   the tiled direct kernel for many channels (off unless
                                                TINYUNET_TILED_CONV=1 or set_tiled_conv(True): not
                                                yet measured against im2col + cuBLAS)
@@ -157,6 +159,16 @@ def use_cuda_direct_conv(kernel_shape, *arrays):
     return (use_cuda(*arrays) and len({a.dtype for a in arrays}) == 1 and len(kernel_shape) == 4
             and direct_conv_fits_cuda(*kernel_shape[2:], *kernel_shape[:2], arrays[0].dtype)
             and max(a.size for a in arrays) < 2 ** 31)
+
+
+def use_fused_epilogue(x, kernel, bias, activation, strides):
+    """True when conv2d_bias_activation adds the bias and applies the activation in the direct
+    CUDA kernel's write: that kernel takes the convolution (use_direct_conv, then
+    use_cuda_direct_conv), the activation is element-wise (not softmax), and the bias, if any,
+    is of x's dtype."""
+    arrays = (x, kernel) if bias is None else (x, kernel, bias)
+    return (activation != "softmax" and use_direct_conv(x, kernel.shape, strides)
+            and use_cuda_direct_conv(kernel.shape, *arrays))
 
 
 def use_numpy_fast(*arrays):

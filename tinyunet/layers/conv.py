@@ -63,14 +63,18 @@ class _Conv(Layer):
             params["bias"] = self.bias_initializer((self.filters,), self.seed, self.dtype)
         return params
 
-    def add_bias_and_activate(self, z):
-        """act(z + bias), in place on the fresh convolution output z (one pass on the GPU).
+    def bias(self):
+        """The bias array, or None without one."""
+        return self.params["bias"] if self.use_bias else None
 
-        The layer keeps the output y for backward (every activation's derivative is written
-        in y), except for 'linear', whose derivative is 1: then only y's shape is kept, and
-        y's memory goes as soon as the next layer is done with it.
-        """
-        y = kernels.bias_activation(z, self.params["bias"] if self.use_bias else None, self.activation)
+    def add_bias_and_activate(self, z):
+        """act(z + bias), in place on the fresh convolution output z (one pass on the GPU)."""
+        return self.keep_output(kernels.bias_activation(z, self.bias(), self.activation))
+
+    def keep_output(self, y):
+        """y, kept for backward (every activation's derivative is written in y), except for
+        'linear', whose derivative is 1: then only y's shape is kept, and y's memory goes as
+        soon as the next layer is done with it."""
         self.y, self.y_shape = (None if self.activation == "linear" else y), y.shape
         return y
 
@@ -125,11 +129,13 @@ class Conv2D(_Conv):
             raise ValueError(f"{self.name}: input {tuple(x.shape)} is smaller than the kernel "
                              f"{self.kernel_size} with 'valid' padding")
         self.x = x
+        # y = act(conv2d(x) + bias), in the direct kernel's write where it runs (GPU, few channels);
         # keep im2col's matrix for the kernel gradient when the batch fitted one (kernels.conv.COLS_BUDGET)
         # and it is small (kernels.conv.KEEP_COLS_BUDGET); backward rebuilds a bigger one
-        z, cols = kernels.conv2d(x, self.params["kernel"], self.strides, self.padding, keep_cols=True)
+        y, cols = kernels.conv2d_bias_activation(x, self.params["kernel"], self.bias(), self.activation,
+                                                 self.strides, self.padding)
         self.cols = cols if cols is not None and cols.size <= kernels.conv.KEEP_COLS_BUDGET else None
-        return self.add_bias_and_activate(z)
+        return self.keep_output(y)
 
     def backward(self, dy, input_gradient=True):
         dz = self.activation_and_bias_backward(dy)
