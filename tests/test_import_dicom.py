@@ -140,3 +140,22 @@ def test_out_must_be_new(tmp_path):
     with pytest.raises(ValueError, match="inside the source folder"):
         import_dicom(dicom_root, labels, labels / "out")
     assert not Path(labels / "out").exists()
+
+
+def test_the_benchmarks_dicom_patient_and_its_label_lie_on_one_grid(tmp_path):
+    from tinyunet.data.import_cli import synthetic_dicom_case
+    dicom_root, labels = synthetic_dicom_case(tmp_path / "src", (48, 40, 9))
+    splits = tmp_path / "splits.json"
+    splits.write_text('{"PANCREAS0001": "train"}')
+    record = import_dicom(dicom_root, labels, tmp_path / "out", size=48, splits=splits)["patients"]["PANCREAS0001"]
+    assert record["grid_offset_mm"] == 0 and record["kept"] == [3, 4, 5]      # the label's middle third
+    assert record["shape"] == [9, 48, 40] and len(record["files"]) == 9
+
+
+def test_bench_import_times_either_format(capsys):
+    for fmt in ("nifti", "dicom"):
+        assert main(["data", "bench-import", "--shape", "64", "64", "12", "--repeats", "1", "--format", fmt]) == 0
+    out = capsys.readouterr().out
+    assert "import-nifti of one 64 x 64 x 12 int16 volume (.nii.gz), 4 slices kept" in out
+    assert ("import-dicom of one 64 x 64 x 12 int16 volume (DICOM series of 12 slices of 64 x 64, one file "
+            "each), 4 slices kept") in out

@@ -5,12 +5,14 @@
          [--series UID ... | --series most-slices]
     options: [--size 256] [--level 40] [--width 400] [--labels any | V ...] [--min-pixels 1 | --all-slices]
              [--fractions 0.7 0.15 0.15] [--seed 0] [--splits FILE.json] [--jobs 1]
-    data bench-import [--shape 512 512 200] [--repeats 3] [--jobs 1]
+    data bench-import [--shape 512 512 200] [--repeats 3] [--jobs 1] [--format nifti | dicom]
 
 ``bench-import`` writes a synthetic CT volume (int16 HU, 0.7 x 0.7 x 1.5 mm,
-a pancreas-sized label over a third of its slices) as .nii.gz into a temporary
-folder and times ``import_nifti`` from that file to the PNGs, the median of
-``--repeats`` runs.
+a pancreas-sized label over a third of its slices) into a temporary folder and
+times its import to the PNGs, the median of ``--repeats`` runs: as .nii.gz
+through ``import_nifti``, or with ``--format dicom`` as TCIA lays a patient out
+(one DICOM file per slice, its label a .nii.gz on the same grid) through
+``import_dicom``.
 """
 
 import statistics
@@ -43,10 +45,12 @@ def add_import_commands(commands):
     _options(p)
     p.set_defaults(run=_import_dicom)
 
-    p = commands.add_parser("bench-import", help="time import-nifti on a synthetic 512 x 512 x 200 volume")
+    p = commands.add_parser("bench-import", help="time the import of a synthetic 512 x 512 x 200 volume")
     p.add_argument("--shape", type=int, nargs=3, default=[512, 512, 200], metavar=("X", "Y", "Z"))
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--jobs", type=int, default=1)
+    p.add_argument("--format", choices=("nifti", "dicom"), default="nifti",
+                   help="the volume as .nii.gz (import-nifti) or as a DICOM series (import-dicom)")
     p.set_defaults(run=_bench_import)
 
 
@@ -119,9 +123,8 @@ def _import_dicom(args):
         return 1
 
 
-def synthetic_case(folder, shape=(512, 512, 200), seed=0):
-    """Write ``folder/imagesTr/bench_001.nii.gz`` and its label: a noisy body in HU and a blob over a third of it."""
-    nibabel = require("nibabel", "nifti")
+def _synthetic_volume(shape, seed):
+    """(image, label): a noisy body in HU (int16) and a blob over the middle third of axis 2 (uint8)."""
     rng = numpy.random.default_rng(seed)
     x, y = numpy.meshgrid(numpy.linspace(-1, 1, shape[0]), numpy.linspace(-1, 1, shape[1]), indexing="ij")
     body = numpy.where(x ** 2 / 0.8 + y ** 2 / 0.5 < 1, 40, -1000).astype(numpy.int16)
@@ -129,6 +132,13 @@ def synthetic_case(folder, shape=(512, 512, 200), seed=0):
     label = numpy.zeros(shape, dtype=numpy.uint8)
     z0, z1 = shape[2] // 3, 2 * shape[2] // 3
     label[(x - 0.1) ** 2 + (y + 0.1) ** 2 < 0.02, z0:z1] = 1
+    return image, label
+
+
+def synthetic_case(folder, shape=(512, 512, 200), seed=0):
+    """Write ``folder/imagesTr/bench_001.nii.gz`` and its label: a noisy body in HU and a blob over a third of it."""
+    nibabel = require("nibabel", "nifti")
+    image, label = _synthetic_volume(shape, seed)
     affine = numpy.diag([-0.7, -0.7, 1.5, 1.0])
     for name, array in (("imagesTr", image), ("labelsTr", label)):
         (Path(folder) / name).mkdir(parents=True)
@@ -136,20 +146,72 @@ def synthetic_case(folder, shape=(512, 512, 200), seed=0):
     return Path(folder)
 
 
+def synthetic_dicom_case(folder, shape=(512, 512, 200), seed=0):
+    """Write synthetic_case's volume as TCIA lays a patient out: (DICOM root, labels folder).
+
+    ``folder/dicom/PANCREAS_0001/study/series/`` holds one CT file per slice (HU + 1024 as
+    uint16, RescaleIntercept -1024, 0.7 x 0.7 mm pixels 1.5 mm apart) and
+    ``folder/labels/label0001.nii.gz`` the label, written with the affine the series is read
+    with, so that both lie on one grid.
+    """
+    pydicom = require("pydicom", "dicom")
+    nibabel = require("nibabel", "dicom")
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+    from .dicom import read_series
+
+    image, label = _synthetic_volume(shape, seed)
+    series = Path(folder) / "dicom" / "PANCREAS_0001" / "study" / "series"
+    series.mkdir(parents=True)
+    series_uid = generate_uid()
+    for k in range(shape[2]):
+        ds = pydicom.Dataset()
+        ds.file_meta = FileMetaDataset()
+        ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
+        ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, ds.file_meta.MediaStorageSOPInstanceUID
+        ds.Modality, ds.SeriesInstanceUID, ds.StudyInstanceUID = "CT", series_uid, "1.2.3"
+        ds.InstanceNumber = k + 1
+        ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
+        ds.ImagePositionPatient = [-180.0, -180.0, -1.5 * k]
+        ds.PixelSpacing, ds.SliceThickness = [0.7, 0.7], 1.5
+        ds.Rows, ds.Columns = shape[0], shape[1]
+        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+        ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
+        ds.PixelData = (image[:, :, k].astype(numpy.int32) + 1024).astype(numpy.uint16).tobytes()
+        ds.save_as(series / f"{k + 1:04d}.dcm", enforce_file_format=True)
+    volume = read_series(series)
+    order = [int(Path(path).stem) - 1 for path in volume.files]        # the slices as the reader stacked them
+    labels = Path(folder) / "labels"
+    labels.mkdir()
+    nibabel.save(nibabel.Nifti1Image(numpy.ascontiguousarray(label.transpose(2, 0, 1)[order]), volume.affine),
+                 str(labels / "label0001.nii.gz"))
+    return Path(folder) / "dicom", labels
+
+
 def _bench_import(args):
     with tempfile.TemporaryDirectory(prefix="tinyunet-bench-") as temporary:
-        src = synthetic_case(Path(temporary) / "src", tuple(args.shape))
+        if args.format == "dicom":
+            sources = synthetic_dicom_case(Path(temporary) / "src", tuple(args.shape))
+            patient, what, run = "PANCREAS0001", "DICOM series of", import_dicom
+        else:
+            sources = (synthetic_case(Path(temporary) / "src", tuple(args.shape)),)
+            patient, what, run = "bench001", "", import_nifti
         splits = Path(temporary) / "splits.json"
-        splits.write_text('{"bench001": "train"}')
+        splits.write_text(f'{{"{patient}": "train"}}')
         seconds = []
         for repeat in range(args.repeats):
             out = Path(temporary) / f"out{repeat}"
             start = time.perf_counter()
-            manifest = import_nifti(src, out, jobs=args.jobs, splits=splits)
+            manifest = run(*sources, out, jobs=args.jobs, splits=splits)
             seconds.append(time.perf_counter() - start)
     kept = manifest["counts"]["train"]["slices"]
     x, y, z = args.shape
-    print(f"import-nifti of one {x} x {y} x {z} int16 volume (.nii.gz), {kept} slices kept and written "
-          f"as 256 x 256 PNGs with a preview: median {statistics.median(seconds):.2f} s of "
-          f"{args.repeats} ({', '.join(f'{s:.2f}' for s in seconds)})")
+    source = f"{z} slices of {x} x {y}, one file each" if args.format == "dicom" else ".nii.gz"
+    print(f"import-{args.format} of one {x} x {y} x {z} int16 volume ({what + ' ' if what else ''}{source}), "
+          f"{kept} slices kept and written as 256 x 256 PNGs with a preview: median "
+          f"{statistics.median(seconds):.2f} s of {args.repeats} ({', '.join(f'{s:.2f}' for s in seconds)})")
     return 0
