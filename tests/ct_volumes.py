@@ -78,9 +78,9 @@ def write_dicom_series(folder, hu, flip_rows=False, flip_columns=False, transpos
     patient's right, ``transpose`` rows toward the left and columns toward posterior
     (ImageOrientationPatient says so).  Stored values are HU + 1024 (RescaleIntercept -1024).
     """
-    import pydicom
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import generate_uid
+
+    from tinyunet.data.import_cli import write_ct_slice
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -90,30 +90,15 @@ def write_dicom_series(folder, hu, flip_rows=False, flip_columns=False, transpos
     pixels = hu[:, ::-1 if flip_rows else 1, ::-1 if flip_columns else 1]
     if transpose:
         row_dir, col_dir, pixels = col_dir, row_dir, pixels.transpose(0, 2, 1)
-    s, h, w = pixels.shape
+    s = pixels.shape[0]
     order = list(range(s))
     random.Random(seed).shuffle(order)
     for n, k in enumerate(order):
         if k in skip:
             continue
-        ds = pydicom.Dataset()
-        ds.file_meta = FileMetaDataset()
-        ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
-        ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, ds.file_meta.MediaStorageSOPInstanceUID
-        ds.Modality, ds.SeriesInstanceUID, ds.StudyInstanceUID = modality, series_uid, "1.2.3"
-        ds.InstanceNumber = n + 1   # unrelated to the position, on purpose
-        ds.ImageOrientationPatient = row_dir + col_dir
-        ds.ImagePositionPatient = [-14.0, -16.0, -SPACING[0] * k]   # slice 0 the highest (cranial)
-        ds.PixelSpacing = [SPACING[1], SPACING[2]]
-        ds.SliceThickness = SPACING[0]
-        ds.Rows, ds.Columns = h, w
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-        ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
-        ds.PixelData = numpy.ascontiguousarray(numpy.rint(pixels[k] + 1024).astype(numpy.uint16)).tobytes()
-        ds.save_as(folder / f"img-{(n * 7) % s:03d}.dcm", enforce_file_format=True)
+        # InstanceNumber n + 1 is unrelated to the position, on purpose; slice 0 the highest (cranial)
+        write_ct_slice(folder / f"img-{(n * 7) % s:03d}.dcm", pixels[k], series_uid, row_dir + col_dir,
+                       [-14.0, -16.0, -SPACING[0] * k], SPACING, n + 1, modality)
     return folder
 
 

@@ -146,18 +146,42 @@ def synthetic_case(folder, shape=(512, 512, 200), seed=0):
     return Path(folder)
 
 
+def write_ct_slice(path, stored, series_uid, orientation, position, spacing, instance, modality="CT"):
+    """Write one CT slice to ``path``: ``stored`` (rows, columns) as uint16 with RescaleIntercept
+    -1024 (HU + 1024), ``orientation`` the six ImageOrientationPatient numbers, ``position``
+    ImagePositionPatient, ``spacing`` (slice thickness, row, column) in mm."""
+    pydicom = require("pydicom", "dicom")
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+
+    ds = pydicom.Dataset()
+    ds.file_meta = FileMetaDataset()
+    ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
+    ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, ds.file_meta.MediaStorageSOPInstanceUID
+    ds.Modality, ds.SeriesInstanceUID, ds.StudyInstanceUID = modality, series_uid, "1.2.3"
+    ds.InstanceNumber = instance
+    ds.ImageOrientationPatient = list(orientation)
+    ds.ImagePositionPatient = list(position)
+    ds.PixelSpacing, ds.SliceThickness = [spacing[1], spacing[2]], spacing[0]
+    ds.Rows, ds.Columns = stored.shape
+    ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
+    ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
+    ds.PixelData = numpy.ascontiguousarray(numpy.rint(stored + 1024).astype(numpy.uint16)).tobytes()
+    ds.save_as(path, enforce_file_format=True)
+
+
 def synthetic_dicom_case(folder, shape=(512, 512, 200), seed=0):
     """Write synthetic_case's volume as TCIA lays a patient out: (DICOM root, labels folder).
 
-    ``folder/dicom/PANCREAS_0001/study/series/`` holds one CT file per slice (HU + 1024 as
-    uint16, RescaleIntercept -1024, 0.7 x 0.7 mm pixels 1.5 mm apart) and
-    ``folder/labels/label0001.nii.gz`` the label, written with the affine the series is read
-    with, so that both lie on one grid.
+    ``folder/dicom/PANCREAS_0001/study/series/`` holds one CT file per slice (``write_ct_slice``,
+    0.7 x 0.7 mm pixels 1.5 mm apart) and ``folder/labels/label0001.nii.gz`` the label, written
+    with the affine the series is read with, so that both lie on one grid.
     """
-    pydicom = require("pydicom", "dicom")
     nibabel = require("nibabel", "dicom")
-    from pydicom.dataset import FileMetaDataset
-    from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian, generate_uid
+    from pydicom.uid import generate_uid
 
     from .dicom import read_series
 
@@ -166,23 +190,8 @@ def synthetic_dicom_case(folder, shape=(512, 512, 200), seed=0):
     series.mkdir(parents=True)
     series_uid = generate_uid()
     for k in range(shape[2]):
-        ds = pydicom.Dataset()
-        ds.file_meta = FileMetaDataset()
-        ds.file_meta.MediaStorageSOPClassUID = CTImageStorage
-        ds.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-        ds.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, ds.file_meta.MediaStorageSOPInstanceUID
-        ds.Modality, ds.SeriesInstanceUID, ds.StudyInstanceUID = "CT", series_uid, "1.2.3"
-        ds.InstanceNumber = k + 1
-        ds.ImageOrientationPatient = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0]
-        ds.ImagePositionPatient = [-180.0, -180.0, -1.5 * k]
-        ds.PixelSpacing, ds.SliceThickness = [0.7, 0.7], 1.5
-        ds.Rows, ds.Columns = shape[0], shape[1]
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 0
-        ds.RescaleSlope, ds.RescaleIntercept = 1, -1024
-        ds.PixelData = (image[:, :, k].astype(numpy.int32) + 1024).astype(numpy.uint16).tobytes()
-        ds.save_as(series / f"{k + 1:04d}.dcm", enforce_file_format=True)
+        write_ct_slice(series / f"{k + 1:04d}.dcm", image[:, :, k].astype(numpy.float32), series_uid,
+                       (1.0, 0.0, 0.0, 0.0, 1.0, 0.0), (-180.0, -180.0, -1.5 * k), (1.5, 0.7, 0.7), k + 1)
     volume = read_series(series)
     order = [int(Path(path).stem) - 1 for path in volume.files]        # the slices as the reader stacked them
     labels = Path(folder) / "labels"
