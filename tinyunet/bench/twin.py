@@ -155,22 +155,30 @@ def twin_check(preset, size, batch, torch, device, on_gpu):
     torch_value = torch_dice_loss(ty, twin(tx))
     torch_value.backward()
     torch_value = float(torch_value.detach())
+    ok, text = agreement((value, model.grads), (torch_value, twin.grads_as_keras()), ("loss", "torch"),
+                         tolerance_loss, tolerance_grad)
+    return ok, f"{dtype_name} {batch}x{size}x{size}: {text}"
+
+
+def agreement(run, reference, labels, tolerance_loss, tolerance_grad):
+    """(ok, text): do a run's (loss, {name: gradient}) agree with a reference run's, the loss's
+    relative error within ``tolerance_loss`` and every gradient's (by norm) within
+    ``tolerance_grad``?  ``labels`` name the two in the text: ("loss", "torch") gives "loss ...
+    vs torch ... (rel. error ...); worst gradient rel. error ... (name)"."""
+    (value, grads), (reference_value, reference_grads) = run, reference
+    if set(grads) != set(reference_grads):
+        return False, f"parameter sets differ: {sorted(set(reference_grads) ^ set(grads))}"
     worst, worst_key = 0.0, None
-    torch_grads = twin.grads_as_keras()
-    ours = model.grads
-    if set(torch_grads) != set(ours):
-        return False, f"parameter sets differ: {sorted(set(torch_grads) ^ set(ours))}"
-    for key, g in ours.items():
+    for key, g in grads.items():
         g = backend.asnumpy(g).astype(numpy.float64)
-        t = torch_grads[key].astype(numpy.float64)
-        error = numpy.linalg.norm(g - t) / max(numpy.linalg.norm(t), 1e-30)
+        r = numpy.asarray(reference_grads[key], dtype=numpy.float64)
+        error = numpy.linalg.norm(g - r) / max(numpy.linalg.norm(r), 1e-30)
         if error > worst:
-            worst, worst_key = error, key
-    loss_error = abs(value - torch_value) / max(abs(torch_value), 1e-30)
+            worst, worst_key = float(error), key
+    loss_error = abs(value - reference_value) / max(abs(reference_value), 1e-30)
     ok = bool(loss_error <= tolerance_loss and worst <= tolerance_grad)
-    text = (f"{dtype_name} {batch}x{size}x{size}: loss {value:.8g} vs torch {torch_value:.8g} "
-            f"(rel. error {loss_error:.1e}); worst gradient rel. error {worst:.1e} ({worst_key})")
-    return ok, text
+    return ok, (f"{labels[0]} {value:.8g} vs {labels[1]} {reference_value:.8g} (rel. error {loss_error:.1e}); "
+                f"worst gradient rel. error {worst:.1e} ({worst_key})")
 
 
 class TwinTraining:
@@ -237,15 +245,5 @@ def compiled_check(eager, compiled):
     The eager twin is the one ``twin_check`` compared with tinyunet, so a passing check ties
     the compiled twin to tinyunet as well.
     """
-    (value, grads), (compiled_value, compiled_grads) = eager, compiled
-    if set(grads) != set(compiled_grads):
-        return False, f"parameter sets differ: {sorted(set(grads) ^ set(compiled_grads))}"
-    worst, worst_key = 0.0, None
-    for key, g in grads.items():
-        error = numpy.linalg.norm(compiled_grads[key] - g) / max(numpy.linalg.norm(g), 1e-30)
-        if error > worst:
-            worst, worst_key = float(error), key
-    loss_error = abs(compiled_value - value) / max(abs(value), 1e-30)
-    ok = bool(loss_error <= 1e-3 and worst <= 1e-2)
-    return ok, (f"float32: compiled loss {compiled_value:.8g} vs eager {value:.8g} (rel. error "
-                f"{loss_error:.1e}); worst gradient rel. error {worst:.1e} ({worst_key})")
+    ok, text = agreement(compiled, eager, ("compiled loss", "eager"), 1e-3, 1e-2)
+    return ok, f"float32: {text}"
