@@ -28,7 +28,7 @@ import numpy
 from .. import backend
 from . import cpu_threads
 from ._cuda import ACTIVATION_CODE, ctype
-from .dispatch import use_cpu_threads, use_cuda_bias_activation
+from .dispatch import use_cpu_threads_float, use_cuda_bias_activation
 
 ACTIVATIONS = ("linear", "relu", "sigmoid", "softmax")
 
@@ -94,8 +94,7 @@ def bias_activation_xp(z, bias, activation):
 
 def _on_cores(*arrays):
     """NumPy arrays of one float dtype, (N, H, ...) with at least one element."""
-    return (use_cpu_threads(*arrays) and len({a.dtype for a in arrays}) == 1 and arrays[0].ndim >= 2
-            and arrays[0].size > 0 and arrays[0].dtype in (numpy.float32, numpy.float64))
+    return use_cpu_threads_float(*arrays) and arrays[0].ndim >= 2 and arrays[0].size > 0
 
 
 def _row_blocks(a):
@@ -128,7 +127,7 @@ def activation_backward_blocked(name, y, dy):
 
 
 def activation_backward(name, y, dy):
-    """activation_backward_xp, or its blocks on every core where dispatch.use_cpu_threads takes
+    """activation_backward_xp, or its blocks on every core where dispatch.use_cpu_threads_float takes
     y and dy (NumPy floats; 'linear' has no work to share)."""
     if name != "linear" and y.shape == dy.shape and _on_cores(y, dy):
         return activation_backward_blocked(name, y, dy)
@@ -149,7 +148,7 @@ def _kernel(activation, with_bias, dtype_name):
 def bias_activation(z, bias, activation):
     """bias_activation_xp, or one in-place CUDA pass where dispatch.use_cuda_bias_activation
     takes z, the bias and the activation (never softmax), or its blocks on every core where
-    dispatch.use_cpu_threads takes them (NumPy)."""
+    dispatch.use_cpu_threads_float takes them (NumPy)."""
     if not use_cuda_bias_activation(z, bias, activation):
         work = (z,) if bias is None else (z, bias)
         if (bias is not None or activation != "linear") and _on_cores(*work):

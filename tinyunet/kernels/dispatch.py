@@ -25,6 +25,7 @@ the twin was written for the shape:
     use_flipped_adjoint(dy, kernel_shape, strides)  conv2d_transpose as the flipped convolution
     use_cpu_threads(*arrays)                   conv2d & co on NumPy: block by block on every core,
                                                OpenBLAS held to one thread (cpu_threads.py)
+    use_cpu_threads_float(*arrays)             the same for one float dtype: activations, LayerNorm
 
 ``TINYUNET_FAST_KERNELS=0`` (read at import) or ``set_fast(False)`` makes every
 predicate False, so the readable forms run on the GPU (and NumPy) too; the tests
@@ -201,3 +202,10 @@ def use_cpu_threads(*arrays):
     Measured on a 2-core Xeon, batch 4: up1_conv (256 x 256, 16 -> 8) forward 30 -> 12 ms.
     """
     return use_numpy_fast(*arrays) and cpu_threads.available()
+
+
+def use_cpu_threads_float(*arrays):
+    """use_cpu_threads, and every array of one float dtype (float32 or float64): what the
+    element-wise and per-sample ops' blocks on every core take (activation.py, normalization.py)."""
+    return (use_cpu_threads(*arrays) and len({a.dtype for a in arrays}) == 1
+            and arrays[0].dtype in (numpy.float32, numpy.float64))

@@ -20,7 +20,7 @@ import numpy
 from .. import backend
 from . import _cuda, cpu_threads
 from ._cuda import ctype, launch
-from .dispatch import use_cpu_threads, use_cuda
+from .dispatch import use_cpu_threads_float, use_cuda
 
 
 def layer_norm_xp(x, epsilon):
@@ -56,8 +56,7 @@ def _per_sample(n):
 
 def _on_cores(*arrays):
     """Samples on every core: NumPy float arrays of one dtype (the xp form's), and more than one sample."""
-    return (use_cpu_threads(*arrays) and arrays[0].shape[0] > 1
-            and len({a.dtype for a in arrays}) == 1 and arrays[0].dtype in (numpy.float32, numpy.float64))
+    return use_cpu_threads_float(*arrays) and arrays[0].shape[0] > 1
 
 
 def layer_norm_blocked(x, epsilon):
@@ -226,7 +225,7 @@ def layer_norm_backward_cuda(g, xhat, sigma, denominator):
 
 def layer_norm(x, epsilon):
     """layer_norm_xp, or its CUDA twin where dispatch.use_cuda takes x, or its samples on every
-    core where dispatch.use_cpu_threads does (NumPy floats, more than one sample)."""
+    core where dispatch.use_cpu_threads_float does (NumPy floats, more than one sample)."""
     if use_cuda(x):
         return layer_norm_cuda(x, epsilon)
     if _on_cores(x):
@@ -236,7 +235,7 @@ def layer_norm(x, epsilon):
 
 def layer_norm_backward(g, xhat, sigma, denominator):
     """layer_norm_backward_xp, or its CUDA twin where dispatch.use_cuda takes every array, or
-    its samples on every core where dispatch.use_cpu_threads does (NumPy floats, more than one sample)."""
+    its samples on every core where dispatch.use_cpu_threads_float does (NumPy floats, more than one sample)."""
     if use_cuda(g, xhat, sigma, denominator):
         return layer_norm_backward_cuda(g, xhat, sigma, denominator)
     if _on_cores(g, xhat, sigma, denominator):

@@ -37,18 +37,22 @@ class TrainingDiverged(RuntimeError):
     """The loss became NaN or inf; the message names the epoch and the step."""
 
 
+def _int_at_least(value, minimum, name, where, what):
+    """``value`` as an int if it is an int >= ``minimum`` (a NumPy integer too, not a bool), else a
+    ValueError naming ``where``: "{name} must be {what}"."""
+    if not isinstance(value, (int, numpy.integer)) or isinstance(value, bool) or value < minimum:
+        raise ValueError(f"{where}: {name} must be {what}, not {value!r}")
+    return int(value)
+
+
 def positive_int(value, name, where):
     """``value`` as an int if it is a positive int (not a bool), else a ValueError naming ``where``."""
-    if not isinstance(value, (int, numpy.integer)) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"{where}: {name} must be a positive int, not {value!r}")
-    return int(value)
+    return _int_at_least(value, 1, name, where, "a positive int")
 
 
 def non_negative_int(value, name, where):
     """``value`` as an int if it is an int >= 0 (a NumPy integer too, not a bool), else a ValueError."""
-    if not isinstance(value, (int, numpy.integer)) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"{where}: {name} must be an int >= 0, not {value!r}")
-    return int(value)
+    return _int_at_least(value, 0, name, where, "an int >= 0")
 
 
 def _batches(count, batch_size):
