@@ -73,6 +73,10 @@ def _truncated_normal(rng, shape, stddev):
     return values * (stddev / _TRUNCATED_STDDEV)
 
 
+# the fan a variance-scaling mode divides by, as its formula reads
+FAN_FORMULA = {"fan_in": "fan_in", "fan_avg": "(fan_in + fan_out) / 2"}
+
+
 def _scale(shape, scale, mode):
     """The variance-scaling spread sqrt(scale / n), n the fan named by ``mode``."""
     fan_in, fan_out = compute_fans(shape)
@@ -94,9 +98,8 @@ def _variance_scaling(scale, mode, distribution, name):
 
     initializer.__name__ = initializer.__qualname__ = name
     initializer.variance_scaling = (scale, mode)
-    spread = {"fan_in": "fan_in", "fan_avg": "(fan_in + fan_out) / 2"}[mode]
     initializer.__doc__ = (f"Keras's {name}: {distribution.replace('_', ' ')} with variance "
-                           f"{scale:g} / {spread}.")
+                           f"{scale:g} / {FAN_FORMULA[mode]}.")
     return initializer
 
 
@@ -141,7 +144,7 @@ def target_stddev(initializer, shape):
         return None
     if hasattr(function, "variance_scaling"):
         scale, mode = function.variance_scaling
-        fan = {"fan_in": "fan_in", "fan_avg": "((fan_in + fan_out) / 2)"}[mode]
+        fan = FAN_FORMULA[mode] if mode == "fan_in" else f"({FAN_FORMULA[mode]})"
         return f"sqrt({scale:g} / {fan})", _scale(shape, scale, mode)
     return {random_normal: ("0.05", RANDOM_STDDEV), random_uniform: ("0.05 / sqrt(3)", RANDOM_LIMIT / math.sqrt(3.0)),
             zeros: ("0 (a constant)", 0.0), ones: ("0 (a constant)", 0.0)}[function]
