@@ -98,6 +98,11 @@ def get_array_module(*arrays):
     return numpy
 
 
+def is_numpy(a):
+    """True for an array NumPy owns (a CuPy array, or a stand-in's subclass of numpy.ndarray, is not)."""
+    return isinstance(a, numpy.ndarray) and get_array_module(a) is numpy
+
+
 def asnumpy(a):
     """A NumPy copy (or the array itself) of a NumPy or CuPy array, for printing and saving."""
     if _cupy is not None and isinstance(a, _cupy.ndarray):

@@ -1,159 +1,40 @@
-"""Run the CUDA twins on the CPU: each kernel source compiled with g++ under a thread emulator.
+"""Run the CUDA twins on the CPU, on the emulated device (tools/emulated_gpu), against their xp twins.
 
     python tools/emulate_kernels.py
 
-For machines without a GPU.  A small stand-in for CuPy hands the kernels' host
-code (tinyunet.kernels.*_cuda) NumPy arrays; ``RawModule`` compiles the very
-source CuPy would get, with a few macros (``__global__``, ``__shared__``,
-``blockIdx``...) and a launcher that runs every thread block as real threads
-sharing a barrier (``__syncthreads``), one block after another.  Each CUDA
-twin's result is compared with its xp twin on random inputs.  It checks the
-indexing, the host glue and the arithmetic; it cannot check timing, memory
-coalescing or races between blocks (blocks never run concurrently here).
+For machines without a GPU.  The stand-in CuPy of tools/emulated_gpu hands the
+kernels' host code (tinyunet.kernels.*_cuda) NumPy arrays and compiles the very
+source CuPy would get with g++, running each thread block on the CPU.  Each
+CUDA twin's result is compared with its xp twin on random inputs, shapes chosen
+to reach every branch of the kernels (several blocks, splits, short tails).  It
+checks the indexing, the host glue and the arithmetic; it cannot check timing,
+memory coalescing or races between blocks (blocks never run concurrently here).
+The whole gpu test set on the same device: tools/emulated_gpu_tests.sh.
 """
 
-import ctypes
-import hashlib
 import pathlib
-import re
-import subprocess
 import sys
-import tempfile
-import types
 
 import numpy
 
-sys.path.insert(0, str(pathlib.Path(__file__).resolve().parents[1]))
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(ROOT / "tools" / "emulated_gpu"), str(ROOT)]
+
+import cupy  # noqa: E402  (the emulated device: tools/emulated_gpu/cupy)
 
 from tinyunet import backend  # noqa: E402
 
-SHIM = r"""
-#include <algorithm>
-#include <barrier>
-#include <cmath>
-#include <thread>
-#include <vector>
-using std::sqrt;
-using std::min;
-struct dim3_ { unsigned x, y, z; };
-thread_local dim3_ threadIdx, blockIdx;
-dim3_ blockDim, gridDim;
-static std::barrier<>* block_barrier;
-static void __syncthreads() { block_barrier->arrive_and_wait(); }
-#define __global__
-#define __device__
-#define __forceinline__ inline
-#define __restrict__ __restrict
-#define __shared__ static
-template <class F> static void emulate(unsigned gx, unsigned gy, unsigned bx, F f) {
-    blockDim = {bx, 1, 1}; gridDim = {gx, gy, 1};
-    for (unsigned by = 0; by < gy; ++by)
-        for (unsigned bxi = 0; bxi < gx; ++bxi) {
-            std::barrier<> bar(bx);
-            block_barrier = &bar;
-            std::vector<std::thread> threads;
-            for (unsigned t = 0; t < bx; ++t)
-                threads.emplace_back([&, t] { threadIdx = {t, 0, 0}; blockIdx = {bxi, by, 0}; f(); });
-            for (auto& th : threads) th.join();
-        }
-}
-"""
-
-SIGNATURE = re.compile(r'extern "C" __global__ void (\w+)\(([^)]*)\)', re.S)
-
-
-class DevicePointer:
-    def __init__(self, array):
-        self.ptr = array.ctypes.data
-
-
-class FakeArray(numpy.ndarray):
-    """A NumPy array that answers ``.data.ptr`` as a CuPy array does."""
-
-    @property
-    def data(self):
-        return DevicePointer(self)
+assert getattr(cupy, "EMULATED", False), "tools/emulated_gpu must come first on the path"
 
 
 def fake(a):
-    return numpy.asarray(a).view(FakeArray)
-
-
-class EmulatedFunction:
-    def __init__(self, library, name, params):
-        self.function = getattr(library, "launch_" + name)
-        self.params = params
-
-    def __call__(self, grid, block, args):
-        grid = tuple(grid) + (1,) * (2 - len(grid))
-        converted = []
-        for (kind, _), value in zip(self.params, args):
-            if kind == "pointer":
-                assert isinstance(value, numpy.ndarray) and value.flags.c_contiguous, "kernel argument not contiguous"
-                converted.append(ctypes.c_void_p(value.ctypes.data))
-            elif kind == "long long":
-                converted.append(ctypes.c_longlong(int(value)))
-            elif kind == "int":
-                assert isinstance(value, numpy.int32), f"int parameter given {type(value)}"
-                converted.append(ctypes.c_int(int(value)))
-            elif kind == "double":
-                assert isinstance(value, float), f"double parameter given {type(value)}"
-                converted.append(ctypes.c_double(value))
-            else:
-                raise TypeError(kind)
-        assert len(converted) == len(self.params), "wrong number of kernel arguments"
-        self.function(ctypes.c_uint(grid[0]), ctypes.c_uint(grid[1]), ctypes.c_uint(block[0]), *converted)
-
-
-class RawModule:
-    """cupy.RawModule's stand-in: g++ builds the source with the shim and a launcher per kernel."""
-
-    cache = {}
-
-    def __init__(self, code, options=()):
-        self.signatures = {}
-        wrappers = []
-        for name, params in SIGNATURE.findall(code):
-            parsed = []
-            for param in params.split(","):
-                param = " ".join(param.split())
-                argname = param.split()[-1]
-                kind = "pointer" if "*" in param else " ".join(param.split()[:-1])
-                parsed.append((kind, argname))
-            self.signatures[name] = parsed
-            names = ", ".join(p[1] for p in parsed)
-            wrappers.append(f'extern "C" void launch_{name}(unsigned gx, unsigned gy, unsigned bx, {params}) '
-                            f'{{ emulate(gx, gy, bx, [&] {{ {name}({names}); }}); }}')
-        source = SHIM + code + "\n" + "\n".join(wrappers)
-        key = hashlib.sha1(source.encode()).hexdigest()
-        if key not in self.cache:
-            folder = pathlib.Path(tempfile.mkdtemp(prefix="tinyunet_emulate_"))
-            (folder / "k.cpp").write_text(source)
-            subprocess.run(["g++", "-std=c++20", "-O1", "-shared", "-fPIC", "-pthread", "-w", str(folder / "k.cpp"),
-                            "-o", str(folder / "k.so")], check=True)
-            self.cache[key] = ctypes.CDLL(str(folder / "k.so"))
-        self.library = self.cache[key]
-
-    def get_function(self, name):
-        return EmulatedFunction(self.library, name, self.signatures[name])
-
-
-def _wrap(function):
-    return lambda *args, **kwargs: fake(function(*args, **kwargs))
-
-
-fake_cupy = types.SimpleNamespace(
-    RawModule=RawModule, uint8=numpy.uint8, float64=numpy.float64, ndarray=FakeArray,
-    empty=_wrap(numpy.empty), empty_like=_wrap(numpy.empty_like), zeros=_wrap(numpy.zeros),
-    asarray=_wrap(numpy.ascontiguousarray), ascontiguousarray=_wrap(numpy.ascontiguousarray))
+    """a on the emulated device."""
+    return cupy.asarray(a)
 
 
 def install():
-    """Make tinyunet's kernels see FakeArrays as CuPy arrays."""
-    backend._load_cupy = lambda: (fake_cupy, None)
-    plain = backend.get_array_module
-    backend.get_array_module = lambda *arrays: (
-        fake_cupy if any(isinstance(a, FakeArray) for a in arrays) else plain(*arrays))
+    """Take the emulated CuPy as tinyunet's, whatever the backend found at import."""
+    backend._cupy, backend._cupy_error = cupy, None
 
 
 def check(name, got, want, rtol, atol=0.0):

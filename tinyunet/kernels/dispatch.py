@@ -175,7 +175,7 @@ def use_fused_epilogue(x, kernel, bias, activation, strides):
 def use_numpy_fast(*arrays):
     """True when the fast kernels are on and every array is a NumPy array: the CPU's fast paths
     (the same NumPy calls, arranged to copy less or on more cores) run instead of the xp forms."""
-    return _fast and all(isinstance(a, numpy.ndarray) for a in arrays)
+    return _fast and all(backend.is_numpy(a) for a in arrays)
 
 
 def use_flipped_adjoint(dy, kernel_shape, strides):

@@ -17,8 +17,6 @@ layer's output in ``record`` when it is a dict), ``backward``, ``config``,
 ``output_shape_for`` and ``_summary_rows``.
 """
 
-import numpy
-
 from .. import backend
 from ..layers.base import check_real
 from . import checkpoint, training
@@ -133,7 +131,7 @@ class Model:
         outputs = [self.forward(x_device[i:i + batch_size], check=False)
                    for i in range(0, max(x_device.shape[0], 1), batch_size)]   # 0 images: one empty batch
         out = backend.xp.concatenate(outputs, axis=0)
-        return backend.asnumpy(out) if isinstance(x, numpy.ndarray) else out
+        return backend.asnumpy(out) if backend.is_numpy(x) else out
 
     def evaluate(self, x, y, batch_size=16, threshold=0.5, class_names=None):
         """Dice loss and Dice coefficient (mean over batches, as Keras), and the Dice of the
