@@ -3,7 +3,7 @@
 It runs in a fresh interpreter with the stand-in first on the path (as
 tools/emulated_gpu_tests.sh does), and must keep doing what the gpu test set
 relies on: take tinyunet's GPU path, kernels included, give the NumPy path's
-results, and refuse what CuPy refuses.
+results, refuse what CuPy refuses, and capture and replay a CUDA graph.
 """
 
 import os
@@ -40,10 +40,26 @@ try:
     cupy.asarray(x) + x
 except TypeError as error:
     print("refused:", error)
+# a graph: the capture runs nothing (a stays 1), each launch replays on the same buffers
+a = cupy.ones(3, dtype="float32")
+stream = cupy.cuda.Stream(non_blocking=True)
+with stream:
+    stream.begin_capture()
+    b = a * 2
+    a += b
+    try:
+        float(a[0])
+    except RuntimeError as error:
+        print("capture refused:", error)
+    graph = stream.end_capture()
+print("captured", float(a[0]))
+graph.launch(stream)
+graph.launch(stream)
+print("replayed", float(a[0]))
 """
 
 
-def test_the_stand_in_runs_the_gpu_path_as_numpy_and_refuses_a_host_array(tmp_path):
+def test_the_stand_in_runs_the_gpu_path_as_numpy_refuses_a_host_array_and_replays_a_graph(tmp_path):
     env = dict(os.environ, TINYUNET_DEVICE="gpu", TINYUNET_EMULATED_GPU_CACHE=str(tmp_path),
                PYTHONPATH=os.pathsep.join([str(ROOT / "tools" / "emulated_gpu"), str(ROOT)]))
     result = subprocess.run([sys.executable, "-c", SCRIPT], env=env, capture_output=True, text=True, timeout=300)
@@ -52,3 +68,5 @@ def test_the_stand_in_runs_the_gpu_path_as_numpy_and_refuses_a_host_array(tmp_pa
     assert float(lines["max"].split()[-1]) < 1e-5, result.stdout
     assert "conv_direct" in lines["kernels"] and "weight_grad_partial" in lines["kernels"], result.stdout
     assert "NumPy array of shape (2, 6, 6, 4)" in lines["refused:"], result.stdout
+    assert "while a stream is being captured" in lines["capture"], result.stdout
+    assert float(lines["captured"]) == 1.0 and float(lines["replayed"]) == 9.0, result.stdout   # 1 -> 3 -> 9

@@ -7,7 +7,7 @@
 # the layers down, its CUDA kernels built by g++ and run on the CPU, against the NumPy
 # path.  It says nothing about speed.  The first run builds every kernel with g++ (about
 # 15 minutes on 2 cores); the built kernels are kept (TINYUNET_EMULATED_GPU_CACHE, default
-# /tmp/tinyunet_emulated_gpu), and a later run takes about 5 minutes (647 tests).  The tests of what the
+# /tmp/tinyunet_emulated_gpu), and a later run takes about 5 minutes (651 tests).  The tests of what the
 # stand-in does not emulate are deselected, each for the reason given.
 set -u
 cd "$(dirname "$0")/.."
@@ -18,9 +18,5 @@ PYTHON=${PYTHON:-python}
 NOT_EMULATED=(
     # the memory pool counts nothing: the emulated arrays are NumPy's
     --deselect tests/test_bench.py::test_memory_peaks_on_the_gpu_count_the_bytes_in_use_and_the_pool
-    # a CUDA graph's capture: CuPy's own operations would run at once instead of being recorded
-    --deselect tests/test_bench.py::test_the_cuda_graph_column_runs_and_is_checked
-    --deselect tests/test_graph_step.py::test_graph_steps_train_as_the_eager_steps
-    --deselect tests/test_graph_step.py::test_a_graph_step_refuses_another_shape_and_goes_on
 )
 exec "$PYTHON" -m pytest -q -m gpu -p no:cacheprovider -rfE "${NOT_EMULATED[@]}" "$@"

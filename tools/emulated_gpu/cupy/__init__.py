@@ -11,10 +11,10 @@ one operation, and NumPy functions called on its arrays, so a host/device mix-up
 fails here too.
 
 What it checks: tinyunet's GPU path from the layers down (dispatch, host glue,
-every kernel's indexing and arithmetic) against the NumPy path.  What it cannot:
-speed, memory, concurrency between blocks, and CUDA graphs (a stream's capture
-raises NotImplementedError: CuPy's own operations would run at once instead of
-being recorded).  The memory pool counts nothing.
+every kernel's indexing and arithmetic) against the NumPy path, and CUDA graphs:
+a stream's capture records every operation with its buffers and a launch
+replays them (_graph.py).  What it cannot: speed, memory, concurrency between
+blocks or streams.  The memory pool counts nothing.
 """
 
 import functools
@@ -23,7 +23,7 @@ import types
 
 import numpy
 
-from . import cuda
+from . import _graph, cuda
 from ._launch import ElementwiseKernel, RawKernel, RawModule  # noqa: F401  (cupy.RawModule &c.)
 
 __version__ = "0.0-emulated"
@@ -31,7 +31,12 @@ EMULATED = True
 
 
 class ndarray(numpy.ndarray):
-    """A CuPy array: NumPy's, with ``.data.ptr``, ``.get()``, and CuPy's refusals."""
+    """A CuPy array: NumPy's, with ``.data.ptr``, ``.get()``, CuPy's refusals, and every
+    operation that writes it recorded while a stream captures a graph (_graph.py)."""
+
+    def __array_finalize__(self, obj):
+        buffer = _graph.root(self)
+        _graph.LIVE[id(buffer)] = buffer
 
     @property
     def data(self):
@@ -41,8 +46,12 @@ class ndarray(numpy.ndarray):
     def device(self):
         return cuda.Device(0)
 
+    def _host(self):
+        return self.view(numpy.ndarray)
+
     def get(self, stream=None, out=None):
-        host = numpy.array(self.view(numpy.ndarray))
+        _graph.refuse_host("a copy to the host (.get, cupy.asnumpy)")
+        host = numpy.array(self._host())
         if out is not None:
             out[...] = host
             return out
@@ -50,32 +59,109 @@ class ndarray(numpy.ndarray):
 
     def set(self, array, stream=None):
         _refuse_device(array, "set")
-        self.view(numpy.ndarray)[...] = array
+        _graph.refuse_host("a copy from the host (.set)")
+        self._host()[...] = array
+
+    def item(self, *args):
+        _graph.refuse_host("a value read on the host (.item)")
+        return self._host().item(*args)
+
+    def __float__(self):
+        _graph.refuse_host("a value read on the host (float)")
+        return float(self._host())
+
+    def __int__(self):
+        _graph.refuse_host("a value read on the host (int)")
+        return int(self._host())
+
+    def __bool__(self):
+        _graph.refuse_host("a value read on the host (bool)")
+        return bool(self._host())
+
+    def tolist(self):
+        _graph.refuse_host("a value read on the host (.tolist)")
+        return self._host().tolist()
 
     def __array_ufunc__(self, ufunc, method, *inputs, out=None, **kwargs):
         for value in inputs:
             _refuse_host(value, f"numpy.{ufunc.__name__}")
-        kwargs = dict(kwargs)
+        inputs = tuple(_unwrap(v) for v in inputs)
         if out is not None:
             kwargs["out"] = tuple(_unwrap(o) for o in out)
-        result = getattr(ufunc, method)(*(_unwrap(v) for v in inputs), **kwargs)
-        return _wrap(result)
+        result = _wrap(getattr(ufunc, method)(*inputs, **kwargs))
+        if _graph.capturing():
+            if method == "at":
+                _graph.record(lambda: ufunc.at(*inputs, **kwargs))
+            else:
+                outs = kwargs.pop("out", None) or tuple(_unwrap(r) for r in
+                                                        (result if isinstance(result, tuple) else (result,)))
+                _graph.record(lambda: getattr(ufunc, method)(*inputs, out=outs, **kwargs))
+        return result
 
     def __array_function__(self, func, types, args, kwargs):
         raise TypeError(f"emulated CuPy: numpy.{func.__name__} was given a CuPy array "
                         f"(CuPy refuses implicit conversion to NumPy; use cupy.asnumpy)")
 
+    # the methods that write memory without a ufunc: recorded while capturing
+    def __setitem__(self, key, value):
+        _refuse_host(value, "setitem")
+        key, value = _unwrap(key), _unwrap(value)
+        host = self._host()
+        host[key] = value
+        _graph.record(lambda: host.__setitem__(key, value))
+
+    def __getitem__(self, key):
+        key = _unwrap(key)
+        host = self._host()
+        result = host[key]
+        if isinstance(result, numpy.ndarray) and _graph.root(result) is not _graph.root(host):
+            _copied(result, lambda: host[key])          # fancy indexing: a copy
+        return _wrap(result)
+
+    def copy(self, order="C"):
+        host = self._host()
+        return _copied(host.copy(order), lambda: host)
+
+    def astype(self, dtype, order="K", casting="unsafe", subok=True, copy=True):
+        host = self._host()
+        result = host.astype(dtype, order=order, casting=casting, copy=copy)
+        if result is host:
+            return self
+        return _copied(result, lambda: host)
+
+    def fill(self, value):
+        host = self._host()
+        host.fill(value)
+        _graph.record(lambda: host.fill(value))
+
+    def reshape(self, *shape, order="C"):
+        host = self._host()
+        result = host.reshape(*shape, order=order)
+        if _graph.root(result) is not _graph.root(host):
+            _copied(result, lambda: host.reshape(*shape, order=order))
+        return _wrap(result)
+
+    def ravel(self, order="C"):
+        return self.reshape(-1, order=order)
+
+    def flatten(self, order="C"):
+        return self.copy(order).reshape(-1)
+
     def __repr__(self):
-        return "emulated cupy " + repr(self.view(numpy.ndarray))
+        return "emulated cupy " + repr(self._host())
 
     def __str__(self):
-        return str(self.view(numpy.ndarray))
+        return str(self._host())
 
     def __iter__(self):
-        return (_wrap(v) for v in self.view(numpy.ndarray))
+        return (self[i] for i in range(len(self)))
 
-    def tolist(self):
-        return self.view(numpy.ndarray).tolist()
+
+def _copied(result, source):
+    """result (a new buffer), its copy from ``source()`` recorded while capturing; as a CuPy array."""
+    result = _unwrap(result)
+    _graph.record(lambda: numpy.copyto(result, source(), casting="unsafe"))
+    return _wrap(result)
 
 
 def _refuse_host(value, what):
@@ -117,13 +203,36 @@ def _wrap(value):
     return value
 
 
+_NO_KERNEL = {"empty", "empty_like"}     # allocation only: nothing for a graph to replay
+
+
 def _device_function(function, name):
     @functools.wraps(function)
     def run(*args, **kwargs):
         for value in list(args) + list(kwargs.values()):
             _refuse_host(value, f"cupy.{name}")
-        return _wrap(function(*_unwrap(args), **{k: _unwrap(v) for k, v in kwargs.items()}))
+        args, kwargs = _unwrap(args), {k: _unwrap(v) for k, v in kwargs.items()}
+        result = function(*args, **kwargs)
+        if _graph.capturing() and name.split(".")[-1] not in _NO_KERNEL:
+            sources = {id(_graph.root(a)) for a in _arrays(args) + _arrays(list(kwargs.values()))}
+            if isinstance(result, (tuple, list)):
+                for i, r in enumerate(result):
+                    if isinstance(r, numpy.ndarray) and id(_graph.root(r)) not in sources:     # not a view
+                        _graph.record(lambda r=r, i=i: numpy.copyto(r, function(*args, **kwargs)[i], casting="unsafe"))
+            elif isinstance(result, numpy.ndarray) and id(_graph.root(result)) not in sources:
+                _graph.record(lambda: numpy.copyto(result, function(*args, **kwargs), casting="unsafe"))
+        return _wrap(result)
     return run
+
+
+def _arrays(values):
+    found = []
+    for v in values:
+        if isinstance(v, numpy.ndarray):
+            found.append(v)
+        elif isinstance(v, (list, tuple)):
+            found += _arrays(v)
+    return found
 
 
 # --- moving data: the only places a NumPy array may come in or go out ---
@@ -131,6 +240,8 @@ def _device_function(function, name):
 def asarray(a, dtype=None, order=None, **kwargs):
     if isinstance(a, ndarray):
         return a if dtype is None or a.dtype == numpy.dtype(dtype) else a.astype(dtype)
+    if isinstance(a, numpy.ndarray) and a.ndim > 0:
+        _graph.refuse_host(f"a copy of a NumPy array {a.shape} to the device (cupy.asarray)")
     return numpy.array(a, dtype=dtype, order=order or "C").view(ndarray)   # a copy, as to the device
 
 
@@ -148,7 +259,11 @@ def asnumpy(a, stream=None, out=None):
 
 def ascontiguousarray(a, dtype=None):
     _refuse_host(a, "cupy.ascontiguousarray")
-    return _wrap(numpy.ascontiguousarray(_unwrap(a), dtype=dtype))
+    host = _unwrap(a)
+    result = numpy.ascontiguousarray(host, dtype=dtype)
+    if isinstance(host, numpy.ndarray) and _graph.root(result) is not _graph.root(host):
+        return _copied(result, lambda: host)
+    return _wrap(result)
 
 
 def get_array_module(*args):

@@ -158,7 +158,9 @@ class Function:
         converted = [_pointer(value, name) if kind == "pointer" else _scalar(kind, value, name)
                      for (kind, name), value in zip(self.params, args)]
         cuda.launched(self.name)
-        self.function(ctypes.c_uint(grid[0]), ctypes.c_uint(grid[1]), ctypes.c_uint(block[0]), *converted)
+        # the record holds the arrays too: their memory stays the graph's (its pool, on a GPU)
+        _run_or_record(lambda arrays=args: self.function(ctypes.c_uint(grid[0]), ctypes.c_uint(grid[1]),
+                                                         ctypes.c_uint(block[0]), *converted))
 
 
 class RawModule:
@@ -245,4 +247,14 @@ class ElementwiseKernel:
                   f'extern "C" void launch(long long n, {", ".join(signature)}) {{\n'
                   f"    for (long long i = 0; i < n; ++i) {{ {' '.join(prologue)} {self.operation} }}\n}}\n")
         cuda.launched(self.name)
-        build(source).launch(ctypes.c_longlong(size), *converted)
+        library = build(source)
+        _run_or_record(lambda arrays=args: library.launch(ctypes.c_longlong(size), *converted))
+
+
+def _run_or_record(launch):
+    """A kernel runs now, or, while a stream captures, only goes into the graph (as on a GPU)."""
+    from . import _graph
+    if _graph.capturing():
+        _graph.record(launch)
+    else:
+        launch()

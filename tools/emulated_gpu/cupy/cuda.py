@@ -1,9 +1,12 @@
-"""cupy.cuda on the emulated device: one device, streams that run everything at once, events
-timed by the host clock, and a memory pool that counts nothing."""
+"""cupy.cuda on the emulated device: one device, streams that run everything at once (or
+record it, while capturing a graph: _graph.py), events timed by the host clock, and a memory
+pool that counts nothing."""
 
 import contextlib
 import time
 import types
+
+from . import _graph
 
 KERNELS_LAUNCHED = {}
 
@@ -96,14 +99,21 @@ class Stream:
         pass
 
     def is_capturing(self):
-        return False
+        return _graph.capturing() and _Capture.stream is self
 
     def begin_capture(self, mode=None):
-        raise NotImplementedError("emulated CuPy: CUDA graph capture is not emulated (CuPy's own operations "
-                                  "would run at once instead of being recorded)")
+        _graph.begin()
+        _Capture.stream = self
 
     def end_capture(self):
-        raise NotImplementedError("emulated CuPy: CUDA graph capture is not emulated")
+        if _Capture.stream is not self:
+            raise RuntimeError("emulated CuPy: end_capture on a stream that is not capturing")
+        _Capture.stream = None
+        return _graph.Graph(_graph.end())
+
+
+class _Capture:
+    stream = None
 
 
 Stream.null = Stream(null=True)
