@@ -86,7 +86,7 @@ step kernel-tests 120 "$OUT/tests.log" env TINYUNET_DEVICE=cpu python -m pytest 
 # SHARDS pytest processes at once (default 6, tools/sharded_tests.py): the set compiles about
 # 1,000 distinct kernel sources (counted on the emulated device), one after another in one process
 step gpu-tests 280 "$OUT/tests.log" env TINYUNET_DEVICE=cpu HYPOTHESIS_PROFILE=gpu python tools/sharded_tests.py \
-    --shards "${SHARDS:-6}" -- -q -rs -m gpu --maxfail=10 -p no:cacheprovider --ignore=tests/test_kernels.py
+    --shards "${SHARDS:-6}" -- -q -rfEs -m gpu --maxfail=10 -p no:cacheprovider --ignore=tests/test_kernels.py
 
 # c. the benchmark beside PyTorch
 step bench 180 "$OUT/bench.log" python -m tinyunet.bench --preset article --size 256 \

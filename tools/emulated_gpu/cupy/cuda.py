@@ -44,7 +44,7 @@ def _properties(device):
             "totalGlobalMem": 0, "multiProcessorCount": 1}
 
 
-runtime = types.SimpleNamespace(getDeviceCount=lambda: 1, getDeviceProperties=_properties,
+runtime = types.SimpleNamespace(getDeviceCount=lambda: 1, getDeviceProperties=_properties, runtimeGetVersion=lambda: 0,
                                 deviceSynchronize=lambda: None, CUDARuntimeError=RuntimeError)
 
 
