@@ -247,8 +247,10 @@ def asarray(a, dtype=None, order=None, **kwargs):
 
 def array(a, dtype=None, copy=True, order="K", **kwargs):
     if isinstance(a, ndarray):
-        return numpy.array(a.view(numpy.ndarray), dtype=dtype, copy=copy, order=order).view(ndarray)
-    return numpy.array(a, dtype=dtype, order=order).view(ndarray)
+        host = a.view(numpy.ndarray)
+        result = numpy.array(host, dtype=dtype, copy=copy, order=order)
+        return _copied(result, lambda: host) if _graph.root(result) is not _graph.root(host) else _wrap(result)
+    return asarray(numpy.asarray(a), dtype=dtype, order=None if order == "K" else order)
 
 
 def asnumpy(a, stream=None, out=None):

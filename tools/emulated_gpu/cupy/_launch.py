@@ -151,7 +151,7 @@ class Function:
         from . import cuda
         grid = tuple(grid) + (1,) * (2 - len(grid))
         block = tuple(block)
-        if len(grid) > 2 or grid[1:] != grid[1:2] or any(b != 1 for b in block[1:]):
+        if len(grid) > 2 or any(b != 1 for b in block[1:]):
             raise ValueError(f"emulated CuPy: {self.name}: only 1-D blocks and 2-D grids are emulated")
         if len(args) != len(self.params):
             raise TypeError(f"emulated CuPy: {self.name} takes {len(self.params)} arguments, given {len(args)}")
