@@ -60,7 +60,7 @@ def test_sigterm_stops_every_shard_and_keeps_their_output(tmp_path):
     write_tests(tmp_path, slow=True)
     tool = run_tool(tmp_path, "--shards", "2")
     first = tool.stdout.readline()                            # collected: the shards start
-    time.sleep(6)                                             # the short shard ends, the other sleeps
+    time.sleep(12)                                            # the short shard ends, the other sleeps
     tool.send_signal(signal.SIGTERM)
     output, _ = tool.communicate(timeout=30)                  # not the 60 s of test_five
     output = first + output
