@@ -37,7 +37,7 @@ def collect(pytest_args):
     if result.returncode not in (0, 5):          # 5: nothing collected
         sys.stdout.write(result.stdout + result.stderr)
         raise SystemExit(f"sharded_tests: collecting the tests failed (pytest exit {result.returncode})")
-    files = collections.OrderedDict()
+    files = {}
     for line in result.stdout.splitlines():
         if "::" in line and not line.startswith(" "):
             files.setdefault(line.split("::")[0], []).append(line.strip())

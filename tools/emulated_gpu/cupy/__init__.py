@@ -114,9 +114,9 @@ class ndarray(numpy.ndarray):
         key = _unwrap(key)
         host = self._host()
         result = host[key]
-        if isinstance(result, numpy.ndarray) and _graph.root(result) is not _graph.root(host):
-            _copied(result, lambda: host[key])          # fancy indexing: a copy
-        return _wrap(result)
+        if not isinstance(result, numpy.ndarray):
+            return _wrap(result)
+        return _view_or_copy(result, host, lambda: host[key])      # fancy indexing copies
 
     def copy(self, order="C"):
         host = self._host()
@@ -136,10 +136,7 @@ class ndarray(numpy.ndarray):
 
     def reshape(self, *shape, order="C"):
         host = self._host()
-        result = host.reshape(*shape, order=order)
-        if _graph.root(result) is not _graph.root(host):
-            _copied(result, lambda: host.reshape(*shape, order=order))
-        return _wrap(result)
+        return _view_or_copy(host.reshape(*shape, order=order), host, lambda: host.reshape(*shape, order=order))
 
     def ravel(self, order="C"):
         return self.reshape(-1, order=order)
@@ -162,6 +159,12 @@ def _copied(result, source):
     result = _unwrap(result)
     _graph.record(lambda: numpy.copyto(result, source(), casting="unsafe"))
     return _wrap(result)
+
+
+def _view_or_copy(result, host, source):
+    """result of an operation on ``host`` that copies only sometimes: a view as it is, a copy
+    recorded (_copied)."""
+    return _wrap(result) if _graph.root(result) is _graph.root(host) else _copied(result, source)
 
 
 def _refuse_host(value, what):
@@ -248,8 +251,7 @@ def asarray(a, dtype=None, order=None, **kwargs):
 def array(a, dtype=None, copy=True, order="K", **kwargs):
     if isinstance(a, ndarray):
         host = a.view(numpy.ndarray)
-        result = numpy.array(host, dtype=dtype, copy=copy, order=order)
-        return _copied(result, lambda: host) if _graph.root(result) is not _graph.root(host) else _wrap(result)
+        return _view_or_copy(numpy.array(host, dtype=dtype, copy=copy, order=order), host, lambda: host)
     return asarray(numpy.asarray(a), dtype=dtype, order=None if order == "K" else order)
 
 
@@ -263,9 +265,7 @@ def ascontiguousarray(a, dtype=None):
     _refuse_host(a, "cupy.ascontiguousarray")
     host = _unwrap(a)
     result = numpy.ascontiguousarray(host, dtype=dtype)
-    if isinstance(host, numpy.ndarray) and _graph.root(result) is not _graph.root(host):
-        return _copied(result, lambda: host)
-    return _wrap(result)
+    return _view_or_copy(result, host, lambda: host) if isinstance(host, numpy.ndarray) else _wrap(result)
 
 
 def get_array_module(*args):

@@ -18,8 +18,9 @@ LIVE = weakref.WeakValueDictionary()     # id -> every emulated array's root buf
 _capture = None                          # the records of the capture under way, or None
 
 
-def capturing():
-    return _capture is not None
+def capturing(stream=None):
+    """True while a capture is under way (on ``stream``, when one is given)."""
+    return _capture is not None and (stream is None or _capture["stream"] is stream)
 
 
 def record(replay):
@@ -41,20 +42,20 @@ def root(array):
     return array
 
 
-def begin():
+def begin(stream):
     global _capture
     if _capture is not None:
         raise RuntimeError("emulated CuPy: a capture is already under way")
     saved = [(buffer, buffer.copy()) for buffer in list(LIVE.values()) if buffer.flags.writeable]
-    _capture = {"records": [], "saved": saved, "errors": numpy.seterr(all="ignore")}
+    _capture = {"stream": stream, "records": [], "saved": saved, "errors": numpy.seterr(all="ignore")}
 
 
-def end():
-    """The records of the capture; every buffer from before it restored."""
+def end(stream):
+    """The records of ``stream``'s capture; every buffer from before it restored."""
     global _capture
+    if not capturing(stream):
+        raise RuntimeError("emulated CuPy: end_capture on a stream that is not capturing")
     capture, _capture = _capture, None
-    if capture is None:
-        raise RuntimeError("emulated CuPy: end_capture without begin_capture")
     numpy.seterr(**capture["errors"])
     for buffer, contents in capture["saved"]:
         buffer[...] = contents

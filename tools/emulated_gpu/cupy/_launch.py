@@ -241,8 +241,7 @@ class ElementwiseKernel:
                     prologue.append(f"{t}& {name} = {name}_p[i];")
             else:
                 signature.append(f"{_CTYPE[kind]} {name}")
-                converted.append(_scalar({"int32": "int", "int64": "long long", "float64": "double"}[kind],
-                                         value if kind != "int32" else numpy.int32(value), name))
+                converted.append(_scalar(_CTYPE[kind], numpy.int32(value) if kind == "int32" else value, name))
         source = (f"typedef {t} T;\n"
                   f'extern "C" void launch(long long n, {", ".join(signature)}) {{\n'
                   f"    for (long long i = 0; i < n; ++i) {{ {' '.join(prologue)} {self.operation} }}\n}}\n")

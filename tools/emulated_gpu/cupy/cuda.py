@@ -99,21 +99,13 @@ class Stream:
         pass
 
     def is_capturing(self):
-        return _graph.capturing() and _Capture.stream is self
+        return _graph.capturing(self)
 
     def begin_capture(self, mode=None):
-        _graph.begin()
-        _Capture.stream = self
+        _graph.begin(self)
 
     def end_capture(self):
-        if _Capture.stream is not self:
-            raise RuntimeError("emulated CuPy: end_capture on a stream that is not capturing")
-        _Capture.stream = None
-        return _graph.Graph(_graph.end())
-
-
-class _Capture:
-    stream = None
+        return _graph.Graph(_graph.end(self))
 
 
 Stream.null = Stream(null=True)
