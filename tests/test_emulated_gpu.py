@@ -70,3 +70,55 @@ def test_the_stand_in_runs_the_gpu_path_as_numpy_refuses_a_host_array_and_replay
     assert "NumPy array of shape (2, 6, 6, 4)" in lines["refused:"], result.stdout
     assert "while a stream is being captured" in lines["capture"], result.stdout
     assert float(lines["captured"]) == 1.0 and float(lines["replayed"]) == 9.0, result.stdout   # 1 -> 3 -> 9
+
+
+# Three kernels run with TINYUNET_EMULATED_GPU_CHECK_ORDER=1 (each launch also backwards): a
+# block's tree sum with its __syncthreads, the same without them (a race), and a grid whose
+# every block writes one element (a race between blocks); and an element-wise kernel
+RACES = r"""
+import numpy, cupy
+from cupy._launch import OrderDependent
+SOURCE = '''
+extern "C" __global__ void block_sum(const float* x, float* out) {
+    __shared__ float s[64];
+    int t = threadIdx.x;
+    s[t] = x[blockIdx.x * 64 + t];
+    SYNC
+    for (int step = 32; step > 0; step >>= 1) {
+        if (t < step) s[t] += s[t + step];
+        SYNC
+    }
+    if (t == 0) out[blockIdx.x] = s[0];
+}
+extern "C" __global__ void last_block_wins(float* out) {
+    if (threadIdx.x == 0) out[0] = (float)blockIdx.x;
+}
+'''
+x = cupy.asarray(numpy.arange(128, dtype="float32"))
+for name, sync, grid in (("synced", "__syncthreads();", 2), ("unsynced", "", 2), ("blocks", "", 4)):
+    kernel = "last_block_wins" if name == "blocks" else "block_sum"
+    f = cupy.RawModule(code=SOURCE.replace("SYNC", sync)).get_function(kernel)
+    out = cupy.zeros(2, dtype="float32")
+    try:
+        f((grid,), (64,), (out,) if name == "blocks" else (x, out))
+        print(name, "same", *out.get())
+    except OrderDependent as error:
+        print(name, "race:", error)
+double = cupy.ElementwiseKernel("T a", "T z", "z = 2 * a;", "double")
+z = cupy.empty_like(x)
+double(x, z)
+print("elementwise", float(z.sum()))
+"""
+
+
+def test_checking_the_order_finds_a_missing_syncthreads_and_blocks_writing_one_element(tmp_path):
+    env = dict(os.environ, TINYUNET_EMULATED_GPU_CHECK_ORDER="1", TINYUNET_EMULATED_GPU_CACHE=str(tmp_path),
+               PYTHONPATH=os.pathsep.join([str(ROOT / "tools" / "emulated_gpu"), str(ROOT)]))
+    result = subprocess.run([sys.executable, "-c", RACES], env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    lines = dict(line.split(" ", 1) for line in result.stdout.splitlines())
+    assert lines["synced"] == "same 2016.0 6112.0", result.stdout          # 0 + ... + 63, 64 + ... + 127
+    assert lines["unsynced"].startswith("race: emulated CuPy: kernel block_sum is not the same when its "
+                                        "blocks and threads run backwards: out differs in 2 of 2"), result.stdout
+    assert "kernel last_block_wins" in lines["blocks"] and "out differs in 1 of 2" in lines["blocks"], result.stdout
+    assert float(lines["elementwise"]) == 2 * 127 * 128 / 2, result.stdout

@@ -5,9 +5,15 @@
 A kernel that calls ``__syncthreads`` runs each block's threads as fibers
 (ucontext) on one CPU thread: each runs to its next ``__syncthreads``, then the
 next; as on a GPU, a thread that has returned no longer holds the others back.
-Blocks run one after another, so races between blocks are not seen.  A kernel
-without ``__syncthreads`` runs its threads one after another, which is faster
-and means the same.
+Blocks run one after another.  A kernel without ``__syncthreads`` runs its
+threads one after another, which is faster and means the same.
+Since one order of blocks and threads is not a GPU's many, a race cannot show
+as a wrong result here; with TINYUNET_EMULATED_GPU_CHECK_ORDER=1, every launch
+runs twice from the same contents, as numbered and backwards, and a result that
+differs in one bit (two threads writing one place, a read of what another thread
+has or has not written yet: a missing ``__syncthreads``) raises OrderDependent,
+naming the kernel, the buffer and the first element.  No tinyunet kernel uses
+atomics, so a race-free one gives the same bits in either order.
 ``ElementwiseKernel`` does the same for CuPy's element-wise kernels, for the
 small grammar tinyunet uses ("raw T b, int32 f" in, "T z" out).
 """
@@ -50,6 +56,11 @@ static void fiber_entry() { body(); finished[current] = 1; }
 #define __forceinline__ inline
 #define __restrict__ __restrict
 #define __shared__ static
+// the order blocks and threads run in: 0 as numbered, 1 backwards (emulate_set_order); a
+// race-free kernel gives the same bits either way (CHECK_ORDER below)
+static int reverse_order = 0;
+extern "C" void emulate_set_order(int reverse) { reverse_order = reverse; }
+static unsigned nth(unsigned i, unsigned n) { return reverse_order ? n - 1 - i : i; }
 template <class F> static void emulate_threads(unsigned gx, unsigned gy, unsigned bx, F f) {
     blockDim = {bx, 1, 1}; gridDim = {gx, gy, 1};
     body = f;
@@ -57,7 +68,7 @@ template <class F> static void emulate_threads(unsigned gx, unsigned gy, unsigne
     while (stacks.size() < bx) stacks.emplace_back(1 << 16);
     for (unsigned by = 0; by < gy; ++by)
         for (unsigned b = 0; b < gx; ++b) {
-            blockIdx = {b, by, 0};
+            blockIdx = {nth(b, gx), nth(by, gy), 0};
             for (unsigned t = 0; t < bx; ++t) {
                 getcontext(&fibers[t]);
                 fibers[t].uc_stack.ss_sp = stacks[t].data();
@@ -68,7 +79,8 @@ template <class F> static void emulate_threads(unsigned gx, unsigned gy, unsigne
             }
             for (bool alive = true; alive;) {
                 alive = false;
-                for (unsigned t = 0; t < bx; ++t) {
+                for (unsigned i = 0; i < bx; ++i) {
+                    unsigned t = nth(i, bx);
                     if (finished[t]) continue;
                     current = t; threadIdx = {t, 0, 0};
                     swapcontext(&scheduler, &fibers[t]);
@@ -82,12 +94,19 @@ template <class F> static void emulate_serial(unsigned gx, unsigned gy, unsigned
     blockDim = {bx, 1, 1}; gridDim = {gx, gy, 1};
     for (unsigned by = 0; by < gy; ++by)
         for (unsigned b = 0; b < gx; ++b)
-            for (unsigned t = 0; t < bx; ++t) { blockIdx = {b, by, 0}; threadIdx = {t, 0, 0}; f(); }
+            for (unsigned t = 0; t < bx; ++t) {
+                blockIdx = {nth(b, gx), nth(by, gy), 0}; threadIdx = {nth(t, bx), 0, 0}; f();
+            }
 }
 """
 
 SIGNATURE = re.compile(r'extern "C" __global__ void (\w+)\(([^)]*)\)', re.S)
 _LIBRARIES = {}
+CHECK_ORDER = os.environ.get("TINYUNET_EMULATED_GPU_CHECK_ORDER", "0") not in ("", "0")
+
+
+class OrderDependent(RuntimeError):
+    """A kernel's result depended on the order its blocks or threads ran in: a race."""
 
 
 CACHE = pathlib.Path(os.environ.get("TINYUNET_EMULATED_GPU_CACHE",
@@ -145,7 +164,7 @@ class Function:
 
     def __init__(self, library, name, params):
         self.function = getattr(library, "launch_" + name)
-        self.name, self.params = name, params
+        self.library, self.name, self.params = library, name, params
 
     def __call__(self, grid, block, args, **kwargs):
         from . import cuda
@@ -158,9 +177,12 @@ class Function:
         converted = [_pointer(value, name) if kind == "pointer" else _scalar(kind, value, name)
                      for (kind, name), value in zip(self.params, args)]
         cuda.launched(self.name)
+        buffers = {name: value for (kind, name), value in zip(self.params, args) if kind == "pointer"}
+        # an address table (int64) lets the kernel write arrays it is not given: then all are compared
+        everything = any(value.dtype == numpy.int64 for value in buffers.values())
         # the record holds the arrays too: their memory stays the graph's (its pool, on a GPU)
-        _run_or_record(lambda arrays=args: self.function(ctypes.c_uint(grid[0]), ctypes.c_uint(grid[1]),
-                                                         ctypes.c_uint(block[0]), *converted))
+        _run_or_record(lambda: _checked(self.library, self.name, buffers, everything, lambda: self.function(
+            ctypes.c_uint(grid[0]), ctypes.c_uint(grid[1]), ctypes.c_uint(block[0]), *converted)))
 
 
 class RawModule:
@@ -244,10 +266,51 @@ class ElementwiseKernel:
                 converted.append(_scalar(_CTYPE[kind], numpy.int32(value) if kind == "int32" else value, name))
         source = (f"typedef {t} T;\n"
                   f'extern "C" void launch(long long n, {", ".join(signature)}) {{\n'
-                  f"    for (long long i = 0; i < n; ++i) {{ {' '.join(prologue)} {self.operation} }}\n}}\n")
+                  f"    for (long long k = 0; k < n; ++k) {{ long long i = reverse_order ? n - 1 - k : k;\n"
+                  f"        {' '.join(prologue)} {self.operation} }}\n}}\n")
         cuda.launched(self.name)
         library = build(source)
-        _run_or_record(lambda arrays=args: library.launch(ctypes.c_longlong(size), *converted))
+        buffers = {words[-1]: value for words, value in zip(params, args) if isinstance(value, ndarray)}
+        _run_or_record(lambda: _checked(library, self.name, buffers, False,
+                                        lambda: library.launch(ctypes.c_longlong(size), *converted)))
+
+
+def _flat(array):
+    """The bytes of a contiguous array, as a flat uint8 view."""
+    return numpy.ravel(array.view(numpy.ndarray), order="K").view(numpy.uint8)
+
+
+def _checked(library, name, buffers, everything, run):
+    """Run a kernel; with CHECK_ORDER, run it again backwards from the same contents and raise
+    OrderDependent unless every buffer it could write (``buffers`` by name, or every live
+    array when ``everything``) holds the same bits after both runs."""
+    if not CHECK_ORDER:
+        run()
+        return
+    from . import _graph
+    if everything:
+        buffers = {f"an array of shape {b.shape}": b for b in list(_graph.LIVE.values()) if b.flags.writeable}
+    flats = {key: _flat(b) for key, b in buffers.items() if b.flags.c_contiguous or b.flags.f_contiguous}
+    before = {key: flat.copy() for key, flat in flats.items()}
+    run()
+    forward = {key: flat.copy() for key, flat in flats.items()}
+    for key, flat in flats.items():
+        flat[...] = before[key]
+    library.emulate_set_order(1)
+    try:
+        run()
+    finally:
+        library.emulate_set_order(0)
+    for key, flat in flats.items():
+        differs = numpy.flatnonzero(flat != forward[key])
+        if differs.size:
+            itemsize = buffers[key].itemsize
+            flat[...] = forward[key]
+            raise OrderDependent(
+                f"emulated CuPy: kernel {name} is not the same when its blocks and threads run backwards: "
+                f"{key} differs in {len(numpy.unique(differs // itemsize))} of {buffers[key].size} elements, "
+                f"first at flat index {differs[0] // itemsize} (a race: a missing __syncthreads, "
+                "or two threads writing one element)")
 
 
 def _run_or_record(launch):
