@@ -1,4 +1,4 @@
-"""Run a pytest selection as several pytest processes at once, whole test files per process.
+"""Run a pytest selection as several pytest processes at once, runs of a file's tests per process.
 
     python tools/sharded_tests.py --shards 6 -- -q -m gpu -p no:cacheprovider
 
@@ -8,16 +8,20 @@ once by NVRTC, counted on the emulated device with tools/emulated_gpu/kernel_bui
 and one pytest process compiles them one after another on one core.  Several processes
 compile on several cores; the GPU itself is mostly idle during these small tests.
 
-The selection is collected once; its test files are shared out over the shards, the
-largest first, each to the shard with the fewest tests so far (a file's tests share their
-kernels, so a file stays in one process).  Each shard's output is printed whole when it
-ends, then one line in pytest's words sums them all.  The exit status is 0 only when every
+The selection is collected once.  Each file's tests are cut into runs of consecutive tests
+(neighbours share their kernels) of at most half a shard's share, so that one large file
+(test_conv.py's grids compile a third of the set's kernels) cannot hold up the rest; the
+runs are shared out over the shards, the longest first, each to the shard with the fewest
+tests so far.  A kernel that two shards need is compiled twice only when both reach it at
+once: CuPy's kernel cache on disk is theirs in common.  Each shard's output is printed
+whole when it ends, then one line in pytest's words sums them all.  The exit status is 0 only when every
 shard's is.  A SIGTERM (the `timeout` of the caller) stops the shards, and what they had
 printed is still shown.
 """
 
 import argparse
 import collections
+import math
 import pathlib
 import re
 import signal
@@ -45,10 +49,13 @@ def collect(pytest_args):
 
 
 def share_out(files, shards):
-    """Lists of node ids, one per shard: the largest files first, each to the emptiest shard."""
+    """Lists of node ids, one per shard: each file's tests in runs of at most half a shard's
+    share, the longest runs first, each to the emptiest shard."""
+    size = max(1, math.ceil(sum(map(len, files.values())) / (2 * shards)))
+    runs = [ids[start:start + size] for ids in files.values() for start in range(0, len(ids), size)]
     groups = [[] for _ in range(shards)]
-    for path in sorted(files, key=lambda p: -len(files[p])):
-        min(groups, key=len).extend(files[path])
+    for run in sorted(runs, key=len, reverse=True):
+        min(groups, key=len).extend(run)
     return [g for g in groups if g]
 
 
