@@ -1,4 +1,4 @@
-"""The training step as a CUDA graph (bench/graph.py) and what it needs: the products on gemm.py's
+"""The training step as a CUDA graph (models/graph_step.py) and what it needs: the products on gemm.py's
 own kernel (CuPy refuses cuBLAS while capturing), and Adam's bias corrections in its table.
 
 On the GPU the graph's steps must train exactly as train_step does with the same products:
@@ -12,7 +12,7 @@ import pytest
 
 from tinyunet import backend
 from tinyunet.bench import make_batch, train_step
-from tinyunet.bench.graph import GraphStep
+from tinyunet.models.graph_step import GraphStep
 from tinyunet.kernels import dispatch
 from tinyunet.kernels.optimizers import adam_table, set_corrections
 from tinyunet.losses import DiceLoss
@@ -168,7 +168,7 @@ def test_a_failed_capture_leaves_the_optimizer_counts_as_they_were(monkeypatch, 
     import contextlib
     from types import SimpleNamespace
 
-    from tinyunet.bench import graph as graph_module
+    from tinyunet.models import graph_step as graph_module
     model, loss, optimizer = _setup()
     x, y = make_batch(2, 32)
     train_step(model, loss, optimizer, x, y)                # a real step: Adam has its state
@@ -192,3 +192,42 @@ def test_a_failed_capture_leaves_the_optimizer_counts_as_they_were(monkeypatch, 
         step(x, y)
     assert step.graph is None
     assert (optimizer.iterations, optimizer.state["step"]) == counts
+
+
+def test_fit_refuses_a_cuda_graph_without_the_gpu_backend():
+    model = UNet("article", input_shape=(32, 32, 1), seed=0)
+    x, y = make_batch(2, 32)
+    with backend.use("cpu"):
+        with pytest.raises(ValueError, match="cuda_graph=True needs the GPU backend"):
+            model.fit(x, y, epochs=1, verbose=0, cuda_graph=True)
+    with pytest.raises(ValueError, match="cuda_graph must be True or False, not 1"):
+        model.fit(x, y, epochs=1, verbose=0, cuda_graph=1)
+
+
+@pytest.mark.gpu
+def test_fit_with_a_cuda_graph_trains_as_fit_without(cupy, monkeypatch):
+    """7 images in batches of 2: three full steps an epoch and a last one of 1 image (eager).
+    Over 2 epochs, 2 warm-up steps, then the capture and 4 replays, with the probe and the
+    validation between epochs, give eager fit's losses and weights (every product on the
+    graph's own kernel in both runs, so the arithmetic is the same)."""
+    from tinyunet.models import graph_step as graph_module
+    replays = []
+    replay = graph_module.GraphStep._replay
+    monkeypatch.setattr(graph_module.GraphStep, "_replay", lambda self, x, y: replays.append(1) or replay(self, x, y))
+    x, y = make_batch(7, 32, seed=3)
+    runs = []
+    previous = dispatch.set_own_gemm(True)
+    try:
+        for cuda_graph in (False, True):
+            model = UNet("article", input_shape=(32, 32, 1), seed=0)
+            history = model.fit(x, y, validation_data=(x[:3], y[:3]), epochs=2, batch_size=2,
+                                optimizer=Adam(1e-3), verbose=0, cuda_graph=cuda_graph)
+            runs.append((history.history, {k: cupy.asnumpy(p) for k, p in model.params.items()}))
+    finally:
+        dispatch.set_own_gemm(previous)
+    (eager, eager_params), (graphed, graph_params) = runs
+    assert len(replays) == 4
+    for key in ("loss", "val_loss"):
+        numpy.testing.assert_allclose(graphed[key], eager[key], rtol=1e-5, err_msg=key)
+    for key, value in eager_params.items():
+        numpy.testing.assert_allclose(graph_params[key], value, rtol=1e-4, atol=1e-6, err_msg=key)

@@ -80,7 +80,7 @@ class Optimizer:
 
     def count(self, params):
         """Count one step on the host: ``iterations`` (and Adam's t of each param).  A step
-        replayed from a CUDA graph (bench/graph.py) is counted so, without running ``apply``."""
+        replayed from a CUDA graph (models/graph_step.py) is counted so, without running ``apply``."""
         self.iterations += 1
 
     def check(self, params, grads):

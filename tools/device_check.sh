@@ -92,7 +92,7 @@ step gpu-tests 280 "$OUT/tests.log" env TINYUNET_DEVICE=cpu HYPOTHESIS_PROFILE=g
 step bench 180 "$OUT/bench.log" python -m tinyunet.bench --preset article --size 256 \
     --batch 8 32 128 --steps 20 --warmup 3 --json "$OUT/bench.json"
 
-# c2. the step captured as a CUDA graph (bench/graph.py), beside the eager step and PyTorch eager
+# c2. the step captured as a CUDA graph (models/graph_step.py), beside the eager step and PyTorch eager
 step bench-graph 120 "$OUT/bench.log" python -m tinyunet.bench --preset article --size 256 \
     --batch 8 32 128 --steps 20 --warmup 3 --no-layers --cuda-graph --json "$OUT/bench_graph.json"
 

@@ -7,7 +7,7 @@ allocated memory);
 ``predict`` throughput; and, with the PyTorch twin, the same figures for it and the ratio
 of the medians, which is None unless the twin check passed.  With ``torch_compile`` the row
 has a third column, ``torch_compile_*``, and ``ratio_compile``; with ``cuda_graph`` a column
-``tinyunet_graph_*`` (the step as a CUDA graph, bench/graph.py) and ``ratio_graph`` and
+``tinyunet_graph_*`` (the step as a CUDA graph, models/graph_step.py) and ``ratio_graph`` and
 ``ratio_graph_compile`` against the twins.
 """
 
@@ -17,7 +17,7 @@ from .. import backend, kernels
 from ..losses import DiceLoss
 from ..models import UNet
 from ..optimizers import Adam
-from .graph import GraphStep
+from ..models.graph_step import GraphStep
 from .step import LEARNING_RATE, layer_breakdown, make_batch, memory_peaks, train_step
 from .timing import Timer
 from .twin import TwinTraining, compiled_check, twin_check

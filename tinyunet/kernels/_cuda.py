@@ -54,7 +54,7 @@ def launch(kernel, total, args):
 
 
 def capturing(cupy):
-    """True while CuPy's current stream is being captured into a CUDA graph (bench/graph.py):
+    """True while CuPy's current stream is being captured into a CUDA graph (models/graph_step.py):
     then nothing may be copied from the host, and no kernel argument may change between replays."""
     cuda = getattr(cupy, "cuda", None)
     return cuda is not None and cuda.get_current_stream().is_capturing()

@@ -20,7 +20,7 @@ the twin was written for the shape:
                                                yet measured against im2col + cuBLAS)
     use_own_gemm(*arrays)                      the products (matmul): gemm.py's kernel instead of cuBLAS
                                                (off unless TINYUNET_OWN_GEMM=1 or set_own_gemm(True):
-                                               a CUDA graph's capture, bench/graph.py, needs it)
+                                               a CUDA graph's capture, models/graph_step.py, needs it)
     use_numpy_fast(*arrays)                    col2im on NumPy: tiling windows as one permutation
     use_flipped_adjoint(dy, kernel_shape, strides)  conv2d_transpose as the flipped convolution
     use_cpu_threads(*arrays)                   conv2d & co on NumPy: block by block on every core,

@@ -9,7 +9,7 @@ The step's products (im2col @ K, the kernel gradients cols^T @ dL/dy, the transp
 convolutions' y @ K^T) go to cuBLAS through ``@``, which is faster.  But CuPy refuses cuBLAS
 calls while a stream is being captured into a CUDA graph, and a graph is how a step at
 batch 8, bound by some 300 kernel launches and the Python between them, is replayed with one
-launch (bench/graph.py switches this kernel on for its capture; tools/time_gemm.py times it
+launch (models/graph_step.py switches this kernel on for its capture; tools/time_gemm.py times it
 against cuBLAS on the U-Net's products).
 
 The kernel: C (M, N) = A (M, K) @ B (K, N), each a row-major matrix or the transpose of

@@ -12,7 +12,7 @@ layers' live arrays and the optimizer's own m and v), and the kernel reads a
 small table of their addresses and of the step's two bias corrections, uploaded
 asynchronously each step, since the gradient arrays are new every step.
 
-In a step captured as a CUDA graph (bench/graph.py) the addresses are the same at every
+In a step captured as a CUDA graph (models/graph_step.py) the addresses are the same at every
 replay, but the bias corrections change with t, and nothing may be copied from the host
 while capturing: the table is then left empty (``CapturedTable``), and the graph's owner
 uploads it, with the corrections of each step's t, before each replay.
@@ -145,7 +145,7 @@ _captured = []      # the CapturedTables of the capture under way
 
 
 def take_captured_tables():
-    """The CapturedTables of the Adam launches captured since the last call (bench/graph.py)."""
+    """The CapturedTables of the Adam launches captured since the last call (models/graph_step.py)."""
     tables = list(_captured)
     _captured.clear()
     return tables

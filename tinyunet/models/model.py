@@ -142,14 +142,15 @@ class Model:
         return training.evaluate(self, x, y, batch_size=batch_size, threshold=threshold, class_names=class_names)
 
     def fit(self, x, y, validation_data=None, epochs=15, batch_size=16, optimizer=None, shuffle=True,
-            seed=0, checkpoint=None, verbose=1, patience=None, resume=False):
+            seed=0, checkpoint=None, verbose=1, patience=None, resume=False, cuda_graph=False):
         """Train with Dice loss and Adam (learning rate 1e-4 unless ``optimizer`` is given).
 
         See ``tinyunet.models.training.fit`` for every argument; returns a History.
         """
         return training.fit(self, x, y, validation_data=validation_data, epochs=epochs,
                             batch_size=batch_size, optimizer=optimizer, shuffle=shuffle, seed=seed,
-                            checkpoint=checkpoint, verbose=verbose, patience=patience, resume=resume)
+                            checkpoint=checkpoint, verbose=verbose, patience=patience, resume=resume,
+                            cuda_graph=cuda_graph)
 
     def save_weights(self, path):
         """Write every weight and the model's configuration to an .npz file (no pickles), atomically;

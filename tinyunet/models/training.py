@@ -1,11 +1,12 @@
 """Training and evaluation loops: mini-batches, Dice loss, Adam, Keras-like logs, checkpoints.
 
-One training step is exactly what a reader can write by hand:
+One training step is exactly what a reader can write by hand (step.py):
 
     p = model.forward(x); loss.forward(y, p); model.backward(loss.backward())
     optimizer.step(model.params, model.grads)
 
-``fit`` repeats it over shuffled mini-batches for each epoch (``_train_epoch``), validates
+``fit`` repeats it over shuffled mini-batches (on the GPU, with ``cuda_graph=True``, as one
+CUDA graph replayed: graph_step.py) for each epoch (``_train_epoch``), validates
 after each epoch (``_validate``), keeps the best weights in ``checkpoint`` (the notebook's
 ModelCheckpoint with save_best_only) and the state to resume from beside it
 (``_checkpoint``).  Losses stay on the device during an epoch and are read back every few
@@ -30,7 +31,9 @@ from ..losses import DiceLoss
 from ..metrics import dice_score
 from ..optimizers import Adam
 from .checkpoint import fingerprint, load_resume_state, resume_path, save_resume_state
+from .graph_step import GraphStep
 from .history import History, Progress
+from .step import train_step
 
 
 class TrainingDiverged(RuntimeError):
@@ -157,13 +160,26 @@ def _check_stuck(before, after, epoch, optimizer):
             f"The learning rate ({rate}) is likely too large: try a smaller learning rate (the lesson's is 1e-4)")
 
 
-def _train_epoch(model, optimizer, x, y, order, batches, progress, epoch, checkpoint):
-    """One pass over the batches of ``order``; returns the epoch's logs {loss, dice_coeff}.
+def _stepper(model, optimizer, cuda_graph, size):
+    """The training step fit runs, ``step(x, y) -> loss``: train_step, or with ``cuda_graph``
+    a GraphStep for the batches of ``size`` images and train_step for a smaller last one."""
+    loss = DiceLoss()
+    if not cuda_graph:
+        return lambda x, y: train_step(model, loss, optimizer, x, y)
+    if backend.device != "gpu":
+        raise ValueError("fit: cuda_graph=True needs the GPU backend (TINYUNET_DEVICE=gpu and CuPy); "
+                         f"the backend is {backend.device!r}")
+    graph = GraphStep(model, DiceLoss(), optimizer)
+    return lambda x, y: graph(x, y) if x.shape[0] == size else train_step(model, loss, optimizer, x, y)
+
+
+def _train_epoch(model, step_of, x, y, order, batches, progress, epoch, checkpoint):
+    """One pass over the batches of ``order`` with the step ``step_of``; returns the epoch's
+    logs {loss, dice_coeff}.
 
     The losses are read back every ``every`` steps (each read waits for the GPU), checked
     for NaN / inf, and shown on the progress bar.
     """
-    loss = DiceLoss()
     steps = len(batches)
     every = 1 if backend.device == "cpu" else max(1, steps // 10)
     losses = backend.xp.zeros(steps, dtype=model.dtype)
@@ -172,10 +188,7 @@ def _train_epoch(model, optimizer, x, y, order, batches, progress, epoch, checkp
     sizes = numpy.array([stop - start for start, stop in batches], dtype=float)
     for step, (start, stop) in enumerate(batches):
         index = order[start:stop]
-        p = model.forward(x[index], check=False)
-        losses[step] = loss.forward(y[index], p)
-        model.backward(loss.backward(), input_gradient=False)
-        optimizer.step(model.params, model.grads)
+        losses[step] = step_of(x[index], y[index])
         if (step + 1) % every == 0 or step + 1 == steps:
             seen = backend.asnumpy(losses[:step + 1])
             bad = numpy.flatnonzero(~numpy.isfinite(seen))
@@ -227,7 +240,7 @@ def _order(count, shuffle, seed, epoch):
 
 
 def fit(model, x, y, validation_data=None, epochs=15, batch_size=16, optimizer=None, shuffle=True,
-        seed=0, checkpoint=None, verbose=1, patience=None, resume=False):
+        seed=0, checkpoint=None, verbose=1, patience=None, resume=False, cuda_graph=False):
     """Train ``model`` on images x and masks y with the Dice loss.
 
     Args:
@@ -247,13 +260,19 @@ def fit(model, x, y, validation_data=None, epochs=15, batch_size=16, optimizer=N
             state, history) by an earlier, interrupted call with the same arguments: the
             same data (shapes and a checksum), batch size, seed, shuffle and optimizer
             hyper-parameters; only ``epochs`` may differ.
+        cuda_graph: on the GPU, run every step of ``batch_size`` images as one CUDA graph
+            (graph_step.py): the first two steps run as usual, the third is captured, each
+            later one replays it, with the matrix products on tinyunet's own kernel instead
+            of cuBLAS.  A smaller last batch runs as usual.  Adam or SGD only; the graph
+            holds one step's arrays until fit returns.
 
     Returns:
         History, whose ``history`` dict has a list per figure (one value per epoch).
 
     Raises:
         ValueError: before the first step, for an empty training or validation set, a
-            checkpoint that cannot be written, or a resume state of another run (named).
+            checkpoint that cannot be written, a resume state of another run (named), or
+            cuda_graph=True without the GPU backend.
         TrainingDiverged: the loss became NaN or inf (the message names epoch and step;
             the best checkpoint so far is left intact), or every prediction saturated
             with a loss that no longer moves.
@@ -268,12 +287,15 @@ def fit(model, x, y, validation_data=None, epochs=15, batch_size=16, optimizer=N
         patience = positive_int(patience, "patience", "fit")
     if resume and checkpoint is None:
         raise ValueError("fit: resume=True needs the checkpoint path the interrupted run used")
+    if not isinstance(cuda_graph, bool):
+        raise ValueError(f"fit: cuda_graph must be True or False, not {cuda_graph!r}")
     xd, yd, validation = _check_data(model, x, y, validation_data)
     if checkpoint is not None:
         _check_writable(checkpoint)
     optimizer = optimizer if optimizer is not None else Adam(learning_rate=1e-4)
     count = xd.shape[0]
     batches = _batches(count, batch_size)
+    step_of = _stepper(model, optimizer, cuda_graph, batches[0][1])
     monitor = "val_loss" if validation is not None else "loss"
     run = {"batch_size": batch_size, "seed": seed, "shuffle": bool(shuffle), "epochs": epochs,
            "training images": fingerprint(xd), "training masks": fingerprint(yd),
@@ -296,7 +318,7 @@ def fit(model, x, y, validation_data=None, epochs=15, batch_size=16, optimizer=N
         if verbose:
             print(f"Epoch {epoch + 1}/{epochs}")
         progress = Progress(len(batches), verbose)
-        logs = _train_epoch(model, optimizer, xd, yd, _order(count, shuffle, seed, epoch), batches, progress,
+        logs = _train_epoch(model, step_of, xd, yd, _order(count, shuffle, seed, epoch), batches, progress,
                             epoch, checkpoint)
         after = _probe(model, *probe)
         _check_stuck(before, after, epoch, optimizer)

@@ -7,6 +7,9 @@ and replays them all with one call, without running any of the Python again:
     step = GraphStep(model, loss, optimizer)
     value = step(x, y)          # what train_step(model, loss, optimizer, x, y) does
 
+``fit(..., cuda_graph=True)`` trains with it, and ``python -m tinyunet.bench --cuda-graph``
+times it beside the eager step.
+
 How:
 
 - the first ``warmup`` calls run train_step as usual (real steps; every kernel is compiled
@@ -20,7 +23,9 @@ How:
   value of a step that changes from step to step: kernels/optimizers.py) and replays.
 
 The loss comes back as a copy, since every replay rewrites the graph's own.  x and y must
-keep the capture's shapes and dtypes.  Adam must run as its one-kernel twin (every param of
+keep the capture's shapes and dtypes; an eager step of another shape may run between two
+replays (fit's last, smaller batch): the graph keeps its own arrays, and the weights and
+Adam's moments, which both update in place, are the same arrays for both.  Adam must run as its one-kernel twin (every param of
 one dtype): its per-tensor form would replay the first step's bias correction for ever.
 """
 
