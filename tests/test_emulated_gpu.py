@@ -104,6 +104,17 @@ for name, sync, grid in (("synced", "__syncthreads();", 2), ("unsynced", "", 2),
         print(name, "same", *out.get())
     except OrderDependent as error:
         print(name, "race:", error)
+# through a table of addresses (as Adam's one kernel): each of two arrays doubled once, not twice
+TABLE = '''
+extern "C" __global__ void double_all(const long long* table, int k) {
+    float* a = (float*)table[blockIdx.x];
+    a[threadIdx.x] *= 2.0f;
+}
+'''
+arrays = [cupy.ones(8, dtype="float32"), cupy.ones(8, dtype="float32")]
+table = cupy.asarray(numpy.array([a.data.ptr for a in arrays], dtype=numpy.int64))
+cupy.RawModule(code=TABLE).get_function("double_all")((2,), (8,), (table, numpy.int32(2)))
+print("table", *sorted({float(v) for a in arrays for v in a.get()}))
 double = cupy.ElementwiseKernel("T a", "T z", "z = 2 * a;", "double")
 z = cupy.empty_like(x)
 double(x, z)
@@ -121,4 +132,5 @@ def test_checking_the_order_finds_a_missing_syncthreads_and_blocks_writing_one_e
     assert lines["unsynced"].startswith("race: emulated CuPy: kernel block_sum is not the same when its "
                                         "blocks and threads run backwards: out differs in 2 of 2"), result.stdout
     assert "kernel last_block_wins" in lines["blocks"] and "out differs in 1 of 2" in lines["blocks"], result.stdout
+    assert lines["table"] == "2.0", result.stdout
     assert float(lines["elementwise"]) == 2 * 127 * 128 / 2, result.stdout

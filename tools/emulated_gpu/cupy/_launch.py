@@ -280,36 +280,38 @@ def _flat(array):
     return numpy.ravel(array.view(numpy.ndarray), order="K").view(numpy.uint8)
 
 
-def _checked(library, name, buffers, everything, run):
+def _checked(library, kernel, buffers, everything, run):
     """Run a kernel; with CHECK_ORDER, run it again backwards from the same contents and raise
-    OrderDependent unless every buffer it could write (``buffers`` by name, or every live
-    array when ``everything``) holds the same bits after both runs."""
+    OrderDependent unless every buffer it could write (``buffers``, {name: array}, or every
+    live array when ``everything``) holds the same bits after both runs."""
     if not CHECK_ORDER:
         run()
         return
     from . import _graph
     if everything:
-        buffers = {f"an array of shape {b.shape}": b for b in list(_graph.LIVE.values()) if b.flags.writeable}
-    flats = {key: _flat(b) for key, b in buffers.items() if b.flags.c_contiguous or b.flags.f_contiguous}
-    before = {key: flat.copy() for key, flat in flats.items()}
+        buffers = [(f"an array of shape {b.shape}", b) for b in list(_graph.LIVE.values()) if b.flags.writeable]
+    else:
+        buffers = list(buffers.items())
+    buffers = [(name, b, _flat(b)) for name, b in buffers if b.flags.c_contiguous or b.flags.f_contiguous]
+    before = [flat.copy() for _, _, flat in buffers]
     run()
-    forward = {key: flat.copy() for key, flat in flats.items()}
-    for key, flat in flats.items():
-        flat[...] = before[key]
+    forward = [flat.copy() for _, _, flat in buffers]
+    for (_, _, flat), saved in zip(buffers, before):
+        flat[...] = saved
     library.emulate_set_order(1)
     try:
         run()
     finally:
         library.emulate_set_order(0)
-    for key, flat in flats.items():
-        differs = numpy.flatnonzero(flat != forward[key])
+    for (name, b, flat), expected in zip(buffers, forward):
+        differs = numpy.flatnonzero(flat != expected)
         if differs.size:
-            itemsize = buffers[key].itemsize
-            flat[...] = forward[key]
+            for (_, _, each), value in zip(buffers, forward):
+                each[...] = value
             raise OrderDependent(
-                f"emulated CuPy: kernel {name} is not the same when its blocks and threads run backwards: "
-                f"{key} differs in {len(numpy.unique(differs // itemsize))} of {buffers[key].size} elements, "
-                f"first at flat index {differs[0] // itemsize} (a race: a missing __syncthreads, "
+                f"emulated CuPy: kernel {kernel} is not the same when its blocks and threads run backwards: "
+                f"{name} differs in {len(numpy.unique(differs // b.itemsize))} of {b.size} elements, "
+                f"first at flat index {differs[0] // b.itemsize} (a race: a missing __syncthreads, "
                 "or two threads writing one element)")
 
 
