@@ -7,6 +7,8 @@ data each step (the graph must read its inputs afresh).  Without a GPU the refus
 the table's layout is checked on NumPy.
 """
 
+import warnings
+
 import numpy
 import pytest
 
@@ -231,3 +233,59 @@ def test_fit_with_a_cuda_graph_trains_as_fit_without(cupy, monkeypatch):
         numpy.testing.assert_allclose(graphed[key], eager[key], rtol=1e-5, err_msg=key)
     for key, value in eager_params.items():
         numpy.testing.assert_allclose(graph_params[key], value, rtol=1e-4, atol=1e-6, err_msg=key)
+
+
+def test_a_step_that_cannot_be_captured_trains_eagerly_with_a_warning(monkeypatch):
+    """Without a GPU: fit's graphed step (graph_step.fit_step) with a GraphStep whose capture
+    fails trains exactly as fit without one, warns once with the reason, and asks no more."""
+    from tinyunet.models import graph_step as graph_module
+    asked = []
+
+    class Refusing:
+        def __init__(self, model, loss, optimizer):
+            pass
+
+        def __call__(self, x, y):
+            asked.append(x.shape[0])
+            raise graph_module.CaptureError("GraphStep: the training step could not be captured as a "
+                                            "CUDA graph: RuntimeError: cupy.matmul runs on cuBLAS")
+
+    monkeypatch.setattr(graph_module, "GraphStep", Refusing)
+    x, y = make_batch(5, 32, seed=1)
+    losses = []
+    for cuda_graph in (False, True):
+        model = UNet("article", input_shape=(32, 32, 1), seed=0)
+        monkeypatch.setattr(backend, "device", "gpu" if cuda_graph else "cpu")   # the arrays stay NumPy's
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            history = model.fit(x, y, epochs=2, batch_size=2, optimizer=Adam(1e-3), verbose=0,
+                                cuda_graph=cuda_graph)
+        losses.append(history.history["loss"])
+        messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+        assert messages == ([] if not cuda_graph else
+                            ["fit: GraphStep: the training step could not be captured as a CUDA graph: "
+                             "RuntimeError: cupy.matmul runs on cuBLAS; training goes on without a CUDA graph"])
+    assert asked == [2]                                    # refused once, then never asked again
+    assert losses[1] == losses[0]
+
+
+@pytest.mark.gpu
+def test_fit_with_a_cuda_graph_and_a_cublas_product_trains_eagerly(cupy):
+    """Bilinear upsampling is two cuBLAS products, which a capture does not take: fit warns and
+    trains as without a graph."""
+    x, y = make_batch(4, 32, seed=2)
+    losses = []
+    previous = dispatch.set_own_gemm(True)
+    try:
+        for cuda_graph in (False, True):
+            model = UNet("article", input_shape=(32, 32, 1), upsampling="bilinear", seed=0)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                history = model.fit(x, y, epochs=2, batch_size=2, optimizer=Adam(1e-3), verbose=0,
+                                    cuda_graph=cuda_graph)
+            losses.append(history.history["loss"])
+            warned = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+            assert len(warned) == int(cuda_graph) and all("could not be captured" in m for m in warned), warned
+    finally:
+        dispatch.set_own_gemm(previous)
+    numpy.testing.assert_allclose(losses[1], losses[0], rtol=1e-6)

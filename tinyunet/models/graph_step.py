@@ -30,12 +30,19 @@ one dtype): its per-tensor form would replay the first step's bias correction fo
 """
 
 import contextlib
+import warnings
 
 from .. import backend
 from ..kernels import dispatch
 from ..kernels import optimizers as optimizer_kernels
 from ..optimizers import SGD, Adam
 from .step import train_step
+
+
+class CaptureError(RuntimeError):
+    """The step could not be captured as a CUDA graph; the reason is in the message.  Nothing
+    ran (a capture only records) and the optimizer's counts are as they were, so the same step
+    can be run eagerly instead."""
 
 
 class GraphStep:
@@ -102,12 +109,12 @@ class GraphStep:
                     with contextlib.suppress(Exception):
                         self.stream.end_capture()
                 self._restore_counts(counts)
-                raise RuntimeError(f"GraphStep: the training step could not be captured as a CUDA "
+                raise CaptureError(f"GraphStep: the training step could not be captured as a CUDA "
                                    f"graph: {type(error).__name__}: {error}") from error
         self.tables = optimizer_kernels.take_captured_tables()
         if isinstance(self.optimizer, Adam) and (len(self.tables) != 1 or len(self._steps()) != 1):
             self._restore_counts(counts)
-            raise RuntimeError("GraphStep: Adam did not run as its one-kernel twin with one step "
+            raise CaptureError("GraphStep: Adam did not run as its one-kernel twin with one step "
                                "count t for every param (mixed dtypes, or state loaded per param): "
                                "a graph would replay the first step's bias correction")
         self.graph = graph
@@ -135,3 +142,25 @@ class GraphStep:
             value = self.value.copy()
         current.wait_event(self.stream.record())     # the caller's stream sees the new weights
         return value
+
+
+def fit_step(model, loss, optimizer, size):
+    """The step of fit(..., cuda_graph=True), ``step(x, y) -> loss``: a GraphStep for the
+    batches of ``size`` images, train_step for a smaller last one.  A step that cannot be
+    captured (a product on cuBLAS, say: bilinear upsampling) runs eagerly instead, with a
+    RuntimeWarning that says why, and so does every later one."""
+    graph = GraphStep(model, loss, optimizer)
+
+    def step(x, y):
+        nonlocal graph
+        if graph is not None and x.shape[0] == size:
+            try:
+                return graph(x, y)
+            except CaptureError as error:
+                graph = None
+                # stacklevel: step, _train_epoch, training.fit, Model.fit, the caller
+                warnings.warn(f"fit: {error}; training goes on without a CUDA graph", RuntimeWarning,
+                              stacklevel=5)
+        return train_step(model, loss, optimizer, x, y)
+
+    return step

@@ -31,7 +31,7 @@ from ..losses import DiceLoss
 from ..metrics import dice_score
 from ..optimizers import Adam
 from .checkpoint import fingerprint, load_resume_state, resume_path, save_resume_state
-from .graph_step import GraphStep
+from .graph_step import fit_step
 from .history import History, Progress
 from .step import train_step
 
@@ -162,15 +162,14 @@ def _check_stuck(before, after, epoch, optimizer):
 
 def _stepper(model, optimizer, cuda_graph, size):
     """The training step fit runs, ``step(x, y) -> loss``: train_step, or with ``cuda_graph``
-    a GraphStep for the batches of ``size`` images and train_step for a smaller last one."""
+    graph_step.fit_step (a CUDA graph for the batches of ``size`` images)."""
     loss = DiceLoss()
     if not cuda_graph:
         return lambda x, y: train_step(model, loss, optimizer, x, y)
     if backend.device != "gpu":
         raise ValueError("fit: cuda_graph=True needs the GPU backend (TINYUNET_DEVICE=gpu and CuPy); "
                          f"the backend is {backend.device!r}")
-    graph = GraphStep(model, DiceLoss(), optimizer)
-    return lambda x, y: graph(x, y) if x.shape[0] == size else train_step(model, loss, optimizer, x, y)
+    return fit_step(model, loss, optimizer, size)
 
 
 def _train_epoch(model, step_of, x, y, order, batches, progress, epoch, checkpoint):
@@ -263,8 +262,9 @@ def fit(model, x, y, validation_data=None, epochs=15, batch_size=16, optimizer=N
         cuda_graph: on the GPU, run every step of ``batch_size`` images as one CUDA graph
             (graph_step.py): the first two steps run as usual, the third is captured, each
             later one replays it, with the matrix products on tinyunet's own kernel instead
-            of cuBLAS.  A smaller last batch runs as usual.  Adam or SGD only; the graph
-            holds one step's arrays until fit returns.
+            of cuBLAS.  A smaller last batch runs as usual, and so does every step when
+            the step cannot be captured (a RuntimeWarning says why).  Adam or SGD only; the
+            graph holds one step's arrays until fit returns.
 
     Returns:
         History, whose ``history`` dict has a list per figure (one value per epoch).
