@@ -13,8 +13,11 @@ fails here too.
 What it checks: tinyunet's GPU path from the layers down (dispatch, host glue,
 every kernel's indexing and arithmetic) against the NumPy path, and CUDA graphs:
 a stream's capture records every operation with its buffers and a launch
-replays them (_graph.py).  What it cannot: speed, memory, concurrency between
-blocks or streams.  The memory pool counts nothing.
+replays them (_graph.py); a cuBLAS product (matmul, dot...) while capturing is
+refused, since tinyunet's captured step must not make one.  What it cannot:
+speed, memory, concurrency between blocks or streams (TINYUNET_EMULATED_GPU_CHECK_ORDER=1
+runs each kernel backwards too, which finds most races: _launch.py).  The memory
+pool counts nothing.
 """
 
 import functools
