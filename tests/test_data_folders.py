@@ -1,18 +1,15 @@
-"""The notebook's folder layout: export / load round trip, naming rules, and every bad input."""
+"""The notebook's folder layout: export / load round trip, naming rules, mask encodings, and every bad input."""
 
-import hashlib
 import json
 import os
-import stat
 
 import numpy
 import pytest
 from PIL import Image
 
-from tinyunet.data import Split, Splits, export_folders, load_folders, make_phantom
+from folder_layouts import FOLDERS, snapshot, square_mask, tiny_layout, write_png
+from tinyunet.data import export_folders, load_folders, make_phantom
 from tinyunet.data.folders import MANIFEST, natural_key
-
-FOLDERS = ["trainimages", "trainmasks", "validationimages", "validationmasks", "testimages", "testmasks"]
 
 
 @pytest.fixture(scope="module")
@@ -20,43 +17,12 @@ def phantom():
     return make_phantom(n_subjects=3, size=32, seed=4, slices_per_subject=2)
 
 
-def _write(path, array, mode="L"):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    Image.fromarray(numpy.asarray(array, dtype=numpy.uint8)).convert(mode).save(path)
-
-
-def _square_mask(size=8):
-    mask = numpy.zeros((size, size), numpy.uint8)
-    mask[2:5, 3:6] = 255
-    return mask
-
-
-def _tiny_layout(root, names=("a",), image_ext=".png", mask_name="{}{}", flat=False, size=8):
-    """A hand-made data set: every split holds ``names``."""
-    for split in ("train", "validation", "test"):
-        for i, name in enumerate(names):
-            image = numpy.full((size, size), 10 * i + 20, numpy.uint8)
-            _write(root / f"{split}images" / f"{name}{image_ext}", image)
-            folder = root / (f"{split}images" if flat else f"{split}masks")
-            _write(folder / mask_name.format(name, image_ext), _square_mask(size))
-    return root
-
-
-def _snapshot(root):
-    out = {}
-    for folder, _, files in os.walk(root):
-        for f in files:
-            p = os.path.join(folder, f)
-            out[p] = (hashlib.sha256(open(p, "rb").read()).hexdigest(), os.stat(p).st_mtime_ns)
-    return out
-
-
 def test_export_then_load_gives_the_same_arrays(phantom, tmp_path):
     export_folders(phantom, tmp_path / "data")
     assert sorted(os.listdir(tmp_path / "data")) == sorted(FOLDERS + [MANIFEST])
-    before = _snapshot(tmp_path / "data")
+    before = snapshot(tmp_path / "data")
     loaded = load_folders(tmp_path / "data")
-    assert _snapshot(tmp_path / "data") == before     # loading writes nothing
+    assert snapshot(tmp_path / "data") == before     # loading writes nothing
     for (_, a), (_, b) in zip(phantom.items(), loaded.items()):
         assert numpy.array_equal(a.images, b.images) and numpy.array_equal(a.masks, b.masks)
         assert a.names == b.names
@@ -65,7 +31,7 @@ def test_export_then_load_gives_the_same_arrays(phantom, tmp_path):
 
 
 def test_loaded_data_keeps_its_own_names(tmp_path):
-    _tiny_layout(tmp_path / "src", names=("Pt1_2", "Pt1_10", "Pt2_1"), image_ext=".jpg")
+    tiny_layout(tmp_path / "src", names=("Pt1_2", "Pt1_10", "Pt2_1"), image_ext=".jpg")
     data = load_folders(tmp_path / "src")
     assert data.train.names == ["Pt1_2", "Pt1_10", "Pt2_1"]      # natural order
     assert data.train.subjects == ["Pt1", "Pt1", "Pt2"]
@@ -76,24 +42,24 @@ def test_loaded_data_keeps_its_own_names(tmp_path):
 
 
 def test_names_without_underscore_have_no_subjects(tmp_path):
-    assert load_folders(_tiny_layout(tmp_path, names=("x1", "x2"))).train.subjects is None
+    assert load_folders(tiny_layout(tmp_path, names=("x1", "x2"))).train.subjects is None
 
 
 def test_pairs_by_name_not_by_sorted_position(tmp_path):
     root = tmp_path
     for split in ("train", "validation", "test"):
         for name, value in (("b", 200), ("a", 60)):
-            _write(root / f"{split}images" / f"{name}.png", numpy.full((8, 8), value))
+            write_png(root / f"{split}images" / f"{name}.png", numpy.full((8, 8), value))
         big = numpy.zeros((8, 8)); big[:, :6] = 255
-        _write(root / f"{split}masks" / "b-Mask.png", big)     # sorts after "a.png" would not
-        _write(root / f"{split}masks" / "a.png", _square_mask())
+        write_png(root / f"{split}masks" / "b-Mask.png", big)     # sorts after "a.png" would not
+        write_png(root / f"{split}masks" / "a.png", square_mask())
     data = load_folders(root)
     assert data.train.names == ["a", "b"]
     assert data.train.masks[0].sum() == 9 and data.train.masks[1].sum() == 48
 
 
 def test_zip_naming_beside_the_image_and_rgb_and_jpeg(tmp_path):
-    root = _tiny_layout(tmp_path, names=("img1", "img2"), image_ext=".jpg", mask_name="{}-Mask{}", flat=True)
+    root = tiny_layout(tmp_path, names=("img1", "img2"), image_ext=".jpg", mask_name="{}-Mask{}", flat=True)
     rgb = numpy.zeros((8, 8, 3), numpy.uint8); rgb[..., 0] = 90; rgb[..., 1] = 90; rgb[..., 2] = 90
     Image.fromarray(rgb).save(root / "testimages" / "img1.jpg", quality=95)
     data = load_folders(root)
@@ -103,9 +69,9 @@ def test_zip_naming_beside_the_image_and_rgb_and_jpeg(tmp_path):
 
 
 def test_mask_threshold_is_configurable(tmp_path):
-    root = _tiny_layout(tmp_path, names=("a", "b"))
+    root = tiny_layout(tmp_path, names=("a", "b"))
     faint = numpy.zeros((8, 8)); faint[0, 0] = 40
-    _write(root / "trainmasks" / "a.png", faint)
+    write_png(root / "trainmasks" / "a.png", faint)
     assert load_folders(root).train.masks[0].sum() == 0
     assert load_folders(root, mask_threshold=30).train.masks[0].sum() == 1
 
@@ -119,7 +85,7 @@ def _expect(root, *fragments):
 
 @pytest.mark.parametrize("folder", ["validationimages", "testmasks"], ids=["images", "masks"])
 def test_missing_split_folder(tmp_path, folder):
-    root = _tiny_layout(tmp_path)
+    root = tiny_layout(tmp_path)
     for f in os.listdir(root / folder):
         os.remove(root / folder / f)
     os.rmdir(root / folder)
@@ -127,72 +93,79 @@ def test_missing_split_folder(tmp_path, folder):
 
 
 def test_empty_folder(tmp_path):
-    root = _tiny_layout(tmp_path)
+    root = tiny_layout(tmp_path)
     os.remove(root / "trainimages" / "a.png")
     _expect(root, "holds no PNG or JPEG images", root / "trainimages")
 
 
 def test_unpaired_image(tmp_path):
-    root = _tiny_layout(tmp_path)
-    _write(root / "testimages" / "b.png", numpy.zeros((8, 8)))
+    root = tiny_layout(tmp_path)
+    write_png(root / "testimages" / "b.png", numpy.zeros((8, 8)))
     _expect(root, "has no mask", root / "testimages" / "b.png")
 
 
 def test_unpaired_mask(tmp_path):
-    root = _tiny_layout(tmp_path)
-    _write(root / "testmasks" / "c-Mask.png", _square_mask())
+    root = tiny_layout(tmp_path)
+    write_png(root / "testmasks" / "c-Mask.png", square_mask())
     _expect(root, "has no image", root / "testmasks" / "c-Mask.png")
 
 
 def test_two_masks_for_one_image(tmp_path):
-    root = _tiny_layout(tmp_path)
-    _write(root / "trainmasks" / "a-Mask.png", _square_mask())
+    root = tiny_layout(tmp_path)
+    write_png(root / "trainmasks" / "a-Mask.png", square_mask())
     _expect(root, "both masks for image a")
 
 
 def test_sizes_differ(tmp_path):
-    root = _tiny_layout(tmp_path)
-    _write(root / "trainmasks" / "a.png", numpy.zeros((8, 9)))
+    root = tiny_layout(tmp_path)
+    write_png(root / "trainmasks" / "a.png", numpy.zeros((8, 9)))
     _expect(root, "is 9x8", root / "trainmasks" / "a.png")
 
 
 def test_sizes_differ_between_images(tmp_path):
-    root = _tiny_layout(tmp_path)
-    _write(root / "testimages" / "a.png", numpy.zeros((16, 16)))
-    _write(root / "testmasks" / "a.png", numpy.zeros((16, 16)))
+    root = tiny_layout(tmp_path)
+    write_png(root / "testimages" / "a.png", numpy.zeros((16, 16)))
+    write_png(root / "testmasks" / "a.png", numpy.zeros((16, 16)))
     _expect(root, "is 16x16", "8x8", root / "testimages" / "a.png")
 
 
+def test_the_odd_size_is_blamed_not_the_majority(tmp_path):
+    root = tiny_layout(tmp_path, names=("a", "b", "c"))
+    write_png(root / "trainimages" / "a.png", numpy.zeros((12, 10)))
+    write_png(root / "trainmasks" / "a.png", square_mask(12)[:, :10])
+    _expect(root, root / "trainimages" / "a.png", "is 10x12", "8x8")
+
+
 def test_unreadable_file(tmp_path):
-    root = _tiny_layout(tmp_path)
+    root = tiny_layout(tmp_path)
     (root / "trainimages" / "a.png").write_bytes(b"not an image at all")
     _expect(root, "cannot read", root / "trainimages" / "a.png")
 
 
 def test_truncated_file(tmp_path):
-    root = _tiny_layout(tmp_path, size=64)
+    root = tiny_layout(tmp_path, size=64)
     noisy = numpy.random.default_rng(0).integers(0, 255, (64, 64))
-    _write(root / "validationimages" / "a.png", noisy)
+    write_png(root / "validationimages" / "a.png", noisy)
     data = (root / "validationimages" / "a.png").read_bytes()
     (root / "validationimages" / "a.png").write_bytes(data[: len(data) // 2])
     _expect(root, "cannot read", root / "validationimages" / "a.png")
 
 
 def test_mask_that_is_not_two_valued(tmp_path):
-    root = _tiny_layout(tmp_path)
-    _write(root / "trainmasks" / "a.png", numpy.full((8, 8), 128))
+    root = tiny_layout(tmp_path)
+    write_png(root / "trainmasks" / "a.png", numpy.full((8, 8), 128))
     _expect(root, "not two-valued", root / "trainmasks" / "a.png")
 
 
 def test_sixteen_bit_images_are_refused(tmp_path):
-    root = _tiny_layout(tmp_path)
+    root = tiny_layout(tmp_path)
     Image.fromarray(numpy.full((8, 8), 3000, numpy.uint16)).save(root / "trainimages" / "a.png")
     _expect(root, "8-bit", root / "trainimages" / "a.png")
 
 
 def test_same_name_twice(tmp_path):
-    root = _tiny_layout(tmp_path)
-    _write(root / "trainimages" / "a.jpg", numpy.zeros((8, 8)))
+    root = tiny_layout(tmp_path)
+    write_png(root / "trainimages" / "a.jpg", numpy.zeros((8, 8)))
     _expect(root, "have the same name")
 
 
@@ -201,62 +174,12 @@ def test_not_a_folder(tmp_path):
 
 
 def test_source_unchanged_after_failed_load(tmp_path):
-    root = _tiny_layout(tmp_path)
-    _write(root / "testimages" / "b.png", numpy.zeros((8, 8)))
-    before = _snapshot(root)
+    root = tiny_layout(tmp_path)
+    write_png(root / "testimages" / "b.png", numpy.zeros((8, 8)))
+    before = snapshot(root)
     with pytest.raises(ValueError):
         load_folders(root)
-    assert _snapshot(root) == before
-
-
-def test_export_refuses_a_non_empty_folder_unless_asked(phantom, tmp_path):
-    root = tmp_path / "data"
-    export_folders(phantom, root)
-    before = _snapshot(root)
-    with pytest.raises(ValueError, match="not empty"):
-        export_folders(phantom, root)
-    assert _snapshot(root) == before
-    other = make_phantom(n_subjects=3, size=32, seed=9, slices_per_subject=1)
-    export_folders(other, root, overwrite=True)
-    assert load_folders(root).train.names == other.train.names
-    assert [n for n in os.listdir(tmp_path) if n != "data"] == []     # no staging left behind
-
-
-def test_export_never_replaces_a_folder_with_other_things(phantom, tmp_path):
-    (tmp_path / "notes.txt").write_text("mine")
-    with pytest.raises(ValueError, match="notes.txt"):
-        export_folders(phantom, tmp_path, overwrite=True)
-    assert (tmp_path / "notes.txt").read_text() == "mine"
-
-
-def test_interrupted_export_keeps_the_old_data(phantom, tmp_path, monkeypatch):
-    root = tmp_path / "data"
-    export_folders(phantom, root)
-    before = _snapshot(root)
-    calls = []
-
-    def failing_save(self, *args, **kwargs):
-        calls.append(1)
-        if len(calls) > 3:
-            raise KeyboardInterrupt
-        return real_save(self, *args, **kwargs)
-
-    real_save = Image.Image.save
-    monkeypatch.setattr(Image.Image, "save", failing_save)
-    with pytest.raises(KeyboardInterrupt):
-        export_folders(make_phantom(n_subjects=3, size=32, seed=8, slices_per_subject=2), root, overwrite=True)
-    assert _snapshot(root) == before
-    assert os.listdir(tmp_path) == ["data"]
-
-
-def test_export_into_an_empty_existing_folder_and_duplicate_names(phantom, tmp_path):
-    (tmp_path / "empty").mkdir()
-    export_folders(phantom, tmp_path / "empty")
-    assert sorted(os.listdir(tmp_path / "empty")) == sorted(FOLDERS + [MANIFEST])
-    one = Split(phantom.test.images[:2], phantom.test.masks[:2], ["x", "x"])
-    with pytest.raises(ValueError, match="two slices with one name"):
-        export_folders(Splits(one, one, one), tmp_path / "dup")
-    assert not (tmp_path / "dup").exists()
+    assert snapshot(root) == before
 
 
 def test_natural_key():
@@ -307,119 +230,29 @@ def test_masks_in_any_encoding_read_like_the_0_255_export(phantom, tmp_path, con
 
 
 def test_zero_one_is_detected_per_mask_folder(tmp_path):
-    root = _tiny_layout(tmp_path, names=("a", "b"))
-    _write(root / "testmasks" / "a.png", _square_mask() // 255)
-    _write(root / "testmasks" / "b.png", _square_mask() // 255)
+    root = tiny_layout(tmp_path, names=("a", "b"))
+    write_png(root / "testmasks" / "a.png", square_mask() // 255)
+    write_png(root / "testmasks" / "b.png", square_mask() // 255)
     data = load_folders(root)
     assert data.test.masks.sum() == 18 and data.train.masks.sum() == 18
 
 
 def test_a_zero_one_mask_among_0_255_ones_is_named_not_read_as_empty(tmp_path):
-    root = _tiny_layout(tmp_path, names=("a", "b", "c"))
-    _write(root / "trainmasks" / "b.png", _square_mask() // 255)
-    before = _snapshot(root)
+    root = tiny_layout(tmp_path, names=("a", "b", "c"))
+    write_png(root / "trainmasks" / "b.png", square_mask() // 255)
+    before = snapshot(root)
     _expect(root, "mask", root / "trainmasks" / "b.png", "holds 0 / 1", root / "trainmasks" / "a.png",
             "would read as background")
-    assert _snapshot(root) == before
-    _write(root / "trainmasks" / "b.png", numpy.zeros((8, 8)))       # an empty mask is still fine
+    assert snapshot(root) == before
+    write_png(root / "trainmasks" / "b.png", numpy.zeros((8, 8)))       # an empty mask is still fine
     assert load_folders(root).train.masks.sum() == 18
 
 
 def test_a_mask_folder_with_every_mask_empty_is_an_error(tmp_path):
-    root = _tiny_layout(tmp_path, names=("a", "b"))
+    root = tiny_layout(tmp_path, names=("a", "b"))
     for name in ("a", "b"):
-        _write(root / "validationmasks" / f"{name}.png", numpy.zeros((8, 8)))
+        write_png(root / "validationmasks" / f"{name}.png", numpy.zeros((8, 8)))
     _expect(root, "every mask in", root / "validationmasks", "is empty", "check the mask encoding")
-
-
-# --- overwrite removes only what export_folders wrote ---
-
-def _user_data_set(root):
-    """A user's own data set in the notebook layout, with a note and a subfolder inside a split folder."""
-    _tiny_layout(root, names=("Pt1_1", "Pt1_2"))
-    (root / "trainimages" / "README.txt").write_text("scanner settings, keep")
-    (root / "trainimages" / "originals").mkdir()
-    (root / "trainimages" / "originals" / "Pt1_1.dcm").write_bytes(b"DICM" * 8)
-    return root
-
-
-def test_overwrite_never_removes_a_users_data_set(phantom, tmp_path):
-    root = _user_data_set(tmp_path / "realdata")
-    before = _snapshot(root)
-    with pytest.raises(ValueError, match="was not written by export_folders"):
-        export_folders(phantom, root, overwrite=True)
-    assert _snapshot(root) == before
-    assert os.listdir(tmp_path) == ["realdata"]
-
-
-def test_overwrite_refuses_an_export_with_something_added_or_changed(phantom, tmp_path):
-    root = tmp_path / "data"
-    export_folders(phantom, root)
-    (root / "trainimages" / "notes.txt").write_text("mine")
-    with pytest.raises(ValueError, match="notes.txt"):
-        export_folders(phantom, root, overwrite=True)
-    os.remove(root / "trainimages" / "notes.txt")
-    first = root / "testimages" / f"{phantom.test.names[0]}.png"
-    _write(first, numpy.full((32, 32), 7))
-    before = _snapshot(root)
-    with pytest.raises(ValueError, match=f"{first}.*changed"):
-        export_folders(phantom, root, overwrite=True)
-    assert _snapshot(root) == before
-
-
-def test_export_writes_a_manifest_of_its_files(phantom, tmp_path):
-    root = export_folders(phantom, tmp_path / "data")
-    listed = set(json.loads((root / MANIFEST).read_text())["files"])
-    written = {os.path.relpath(os.path.join(d, f), root) for d, _, fs in os.walk(root) for f in fs}
-    assert listed == written - {MANIFEST}
-
-
-# --- where the export goes ---
-
-def test_export_to_a_file_or_below_a_file(phantom, tmp_path):
-    (tmp_path / "afile").write_text("x")
-    with pytest.raises(ValueError, match="is not a folder"):
-        export_folders(phantom, tmp_path / "afile")
-    with pytest.raises(ValueError, match=f"{tmp_path / 'afile'} is not a folder"):
-        export_folders(phantom, tmp_path / "afile" / "sub")
-    assert (tmp_path / "afile").read_text() == "x"
-
-
-def test_export_through_a_link_to_a_folder_writes_into_that_folder(phantom, tmp_path):
-    (tmp_path / "target").mkdir()
-    (tmp_path / "link").symlink_to(tmp_path / "target")
-    export_folders(phantom, tmp_path / "link")
-    assert (tmp_path / "link").is_symlink()
-    assert sorted(os.listdir(tmp_path / "target")) == sorted(FOLDERS + [MANIFEST])
-    export_folders(phantom, tmp_path / "link", overwrite=True)
-    assert (tmp_path / "link").is_symlink() and load_folders(tmp_path / "link").test.names == phantom.test.names
-
-
-def test_export_never_writes_through_a_dangling_link(phantom, tmp_path):
-    (tmp_path / "dangling").symlink_to(tmp_path / "nowhere")
-    with pytest.raises(ValueError, match="dangling"):
-        export_folders(phantom, tmp_path / "dangling")
-    assert sorted(os.listdir(tmp_path)) == ["dangling"] and not (tmp_path / "nowhere").exists()
-
-
-def test_export_follows_the_umask(phantom, tmp_path):
-    old = os.umask(0o022)
-    try:
-        root = export_folders(phantom, tmp_path / "data")
-    finally:
-        os.umask(old)
-    modes = {os.path.relpath(os.path.join(d, n), tmp_path): stat.S_IMODE(os.stat(os.path.join(d, n)).st_mode)
-             for d, dirs, files in os.walk(root) for n in dirs + files}
-    modes["data"] = stat.S_IMODE(os.stat(root).st_mode)
-    assert {m for p, m in modes.items() if os.path.isdir(tmp_path / p)} == {0o755}
-    assert {m for p, m in modes.items() if os.path.isfile(tmp_path / p)} == {0o644}
-
-
-def test_the_odd_size_is_blamed_not_the_majority(tmp_path):
-    root = _tiny_layout(tmp_path, names=("a", "b", "c"))
-    _write(root / "trainimages" / "a.png", numpy.zeros((12, 10)))
-    _write(root / "trainmasks" / "a.png", _square_mask(12)[:, :10])
-    _expect(root, root / "trainimages" / "a.png", "is 10x12", "8x8")
 
 
 # --- several classes: label values and classes.json ---

@@ -4,45 +4,30 @@ The lessons are run as a reader runs them, ``python lessons/<script>.py``, in
 subprocesses on the CPU (so a test run does not depend on a GPU).
 """
 
-import argparse
 import ast
 import importlib.util
 import json
 import os
 import re
-import subprocess
 import sys
-import threading
 
 import numpy
 import pytest
 from PIL import Image
 
+from lesson_scripts import LESSONS, lesson, run_tiny
 from tinyunet import lessons
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-LESSONS = os.path.join(ROOT, "lessons")
 FIGURES = ("figure1_dice.png", "figure2_unet.png", "figure3_loss.png", "figure4_predictions.png")
 INSIDE = ("figure5_feature_maps.png", "figure6_kernels.png", "figure7_probabilities.png",
           "figure8_transposed_conv.png", "figure9_errors.png")
 RUN_FILES = FIGURES + INSIDE + ("history.json", "history.csv", "best.npz", "metrics.json", "run.log")
 
 
-def lesson(script, *args, cwd=ROOT, check=True):
-    env = dict(os.environ, TINYUNET_DEVICE="cpu")
-    result = subprocess.run([sys.executable, os.path.join(LESSONS, script), *map(str, args)], cwd=cwd, env=env,
-                            capture_output=True, text=True, timeout=300)
-    if check and result.returncode:
-        raise AssertionError(f"{script} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
-    return result
-
-
 @pytest.fixture(scope="module")
 def tiny_run(tmp_path_factory):
     """One whole tiny run by run_all.py, shared by the tests that only read it."""
-    folder = tmp_path_factory.mktemp("runs") / "tiny"
-    result = lesson("run_all.py", "--config", "tiny", "--out", folder)
-    return folder, result.stdout
+    return run_tiny(tmp_path_factory)
 
 
 def test_run_all_leaves_every_file_of_the_run_folder(tiny_run):
@@ -144,6 +129,26 @@ def test_the_import_check_refuses_what_a_lesson_must_not_import():
     assert import_problems("import numpy\n", "bad_lesson.py") == ["imports nothing from tinyunet"]
 
 
+def test_a_folder_of_another_config_is_refused(tiny_run):
+    folder, _ = tiny_run
+    result = lesson("lesson1_setup.py", "--config", "cpu", "--out", folder, check=False)
+    assert result.returncode != 0 and "tiny" in result.stderr
+
+
+def test_rerunning_never_destroys_a_previous_run(tiny_run, tmp_path):
+    folder, _ = tiny_run
+    metrics_before = (folder / "metrics.json").read_bytes()
+    refused = lesson("run_all.py", "--config", "tiny", "--out", folder, check=False)
+    assert refused.returncode != 0 and "--overwrite" in refused.stderr
+    assert (folder / "metrics.json").read_bytes() == metrics_before
+
+    (tmp_path / "runs" / "tiny").mkdir(parents=True)           # default folders: runs/<config>, then -2
+    (tmp_path / "runs" / "tiny" / "metrics.json").write_text("{}")
+    lesson("run_all.py", "--config", "tiny", cwd=tmp_path)
+    assert (tmp_path / "runs" / "tiny" / "metrics.json").read_text() == "{}"
+    assert (tmp_path / "runs" / "tiny-2" / "metrics.json").is_file()
+
+
 def test_lesson_output_reads_like_the_notebook(tiny_run):
     _, stdout = tiny_run
     assert "Total params: 600,761" in stdout                       # lesson 4's summary
@@ -176,37 +181,6 @@ def test_lesson5_reuses_the_data_lesson2_saved(tmp_path):
     assert len(json.loads((folder / "history.json").read_text())["history"]["loss"]) == 1
 
 
-def test_a_folder_of_another_config_is_refused(tiny_run):
-    folder, _ = tiny_run
-    result = lesson("lesson1_setup.py", "--config", "cpu", "--out", folder, check=False)
-    assert result.returncode != 0 and "tiny" in result.stderr
-
-
-def test_rerunning_never_destroys_a_previous_run(tiny_run, tmp_path):
-    folder, _ = tiny_run
-    metrics_before = (folder / "metrics.json").read_bytes()
-    refused = lesson("run_all.py", "--config", "tiny", "--out", folder, check=False)
-    assert refused.returncode != 0 and "--overwrite" in refused.stderr
-    assert (folder / "metrics.json").read_bytes() == metrics_before
-
-    (tmp_path / "runs" / "tiny").mkdir(parents=True)           # default folders: runs/<config>, then -2
-    (tmp_path / "runs" / "tiny" / "metrics.json").write_text("{}")
-    lesson("run_all.py", "--config", "tiny", cwd=tmp_path)
-    assert (tmp_path / "runs" / "tiny" / "metrics.json").read_text() == "{}"
-    assert (tmp_path / "runs" / "tiny-2" / "metrics.json").is_file()
-
-
-def test_overwrite_replaces_only_the_lesson_files(tmp_path):
-    folder = tmp_path / "again"
-    lesson("lesson3_dice_and_layernorm.py", "--config", "tiny", "--out", folder)   # an earlier run
-    (folder / "notes.txt").write_text("mine")
-    lesson("run_all.py", "--out", folder, "--overwrite")
-    assert (folder / "notes.txt").read_text() == "mine"
-    assert "test_dice_global" in json.loads((folder / "metrics.json").read_text())
-    assert (folder / "run.log").read_text().count("Lesson 3:") == 1          # the earlier run's log went
-    assert json.loads((folder / "config.json").read_text())["name"] == "tiny"   # the folder's configuration kept
-
-
 def test_data_from_folders_in_the_notebooks_layout(tmp_path):
     root = tmp_path / "notebook_data"
     for split, offset in (("train", 0), ("validation", 10), ("test", 20)):
@@ -235,159 +209,6 @@ def test_the_cpu_configuration_learns(tmp_path):
     lesson("lesson5_train.py", "--config", "cpu", "--out", folder, "--epochs", "2")
     val_loss = json.loads((folder / "history.json").read_text())["history"]["val_loss"]
     assert val_loss[1] < val_loss[0] - 0.05
-
-
-def load_run_all():
-    """lessons/run_all.py as a module, to call its folder choice directly."""
-    spec = importlib.util.spec_from_file_location("run_all", os.path.join(LESSONS, "run_all.py"))
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def test_two_runs_started_together_claim_two_folders(tmp_path, monkeypatch):
-    """The second run_all chooses its folder before the first has written anything there."""
-    run_all = load_run_all()
-    monkeypatch.chdir(tmp_path)
-    args = argparse.Namespace(out=None, overwrite=False, resume=False, config="tiny", data=None)
-    config = lessons.CONFIGS["tiny"]
-    first, second = run_all.choose_folder(args, config), run_all.choose_folder(args, config)
-    assert first != second
-    chosen, barrier = [], threading.Barrier(4)
-
-    def claim():
-        barrier.wait()
-        chosen.append(run_all.choose_folder(args, config))
-
-    threads = [threading.Thread(target=claim) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert len(set(chosen + [first, second])) == 6
-    assert sorted(os.listdir(tmp_path / "runs")) == ["tiny"] + [f"tiny-{k}" for k in range(2, 7)]
-
-
-def test_overwrite_never_replaces_a_users_own_files(tmp_path):
-    folder = tmp_path / "mine"
-    folder.mkdir()
-    (folder / "config.json").write_text('{"learning_rate": 0.1}')
-    (folder / "data.npz").write_bytes(b"my data")
-    refused = lesson("run_all.py", "--config", "tiny", "--out", folder, "--overwrite", check=False)
-    assert refused.returncode != 0
-    assert f"{folder / 'config.json'} was not written by tinyunet's lessons" in refused.stderr
-    assert (folder / "config.json").read_text() == '{"learning_rate": 0.1}'
-    assert (folder / "data.npz").read_bytes() == b"my data"
-
-    run = tmp_path / "run"
-    lesson("lesson1_setup.py", "--config", "tiny", "--out", run)   # a run folder of the lessons ...
-    (run / "metrics.json").write_text("{}")                        # ... with a file of the user's
-    refused = lesson("run_all.py", "--out", run, "--overwrite", check=False)
-    assert refused.returncode != 0 and f"{run / 'metrics.json'} was not written" in refused.stderr
-    assert (run / "metrics.json").read_text() == "{}" and (run / "config.json").is_file()
-
-
-def test_a_lesson_names_a_config_json_it_did_not_write(tmp_path):
-    folder = tmp_path / "theirs"
-    folder.mkdir()
-    (folder / "config.json").write_text('{"learning_rate": 0.1}')
-    result = lesson("lesson1_setup.py", "--out", folder, check=False)
-    assert result.returncode != 0 and "Traceback" not in result.stderr
-    assert f"{folder / 'config.json'} was not written by tinyunet's lessons" in result.stderr
-
-    run = tmp_path / "run"
-    lesson("lesson1_setup.py", "--config", "tiny", "--out", run)
-    (run / "config.json").write_text("{not json")
-    result = lesson("lesson1_setup.py", "--out", run, check=False)
-    assert result.returncode != 0 and "Traceback" not in result.stderr
-    assert f"{run / 'config.json'} is not valid JSON" in result.stderr
-
-
-def test_lesson5_refuses_to_replace_a_finished_training(tmp_path):
-    folder = tmp_path / "trained"
-    lesson("lesson5_train.py", "--config", "tiny", "--out", folder, "--epochs", "1")
-    weights, history = (folder / "best.npz").read_bytes(), (folder / "history.json").read_text()
-    refused = lesson("lesson5_train.py", "--out", folder, "--epochs", "1", check=False)
-    assert refused.returncode != 0 and "--overwrite" in refused.stderr and "--resume" in refused.stderr
-    assert (folder / "best.npz").read_bytes() == weights and (folder / "history.json").read_text() == history
-    lesson("lesson5_train.py", "--out", folder, "--epochs", "2", "--overwrite")
-    assert len(json.loads((folder / "history.json").read_text())["history"]["loss"]) == 2
-
-
-def test_run_all_resume_continues_an_interrupted_run(tmp_path):
-    folder = tmp_path / "interrupted"
-    lesson("lesson5_train.py", "--config", "tiny", "--out", folder, "--epochs", "1")
-    for name in ("history.json", "history.csv", "training.json", "figure3_loss.png"):
-        (folder / name).unlink()       # what a Ctrl-C in epoch 2 leaves: epoch 1's weights and resume state
-    data_written = (folder / "data.npz").stat().st_mtime_ns
-    result = lesson("run_all.py", "--resume", "--out", folder)
-    assert "Resuming from" in result.stdout and "after epoch 1" in result.stdout
-    assert "Epoch 1/2" not in result.stdout and "Epoch 2/2" in result.stdout
-    assert (folder / "data.npz").stat().st_mtime_ns == data_written
-    assert len(json.loads((folder / "history.json").read_text())["history"]["loss"]) == 2
-    metrics = json.loads((folder / "metrics.json").read_text())
-    assert "test_dice_global" in metrics
-    # only the resumed part was timed: it is not passed off as the whole run's time
-    assert "run_all_seconds" not in metrics and metrics["run_all_seconds_resumed_part"] > 0
-    assert "after the resume (the interrupted part is not counted)" in result.stdout
-
-
-def test_a_failed_data_run_leaves_nothing_that_blocks_its_out(tmp_path):
-    not_a_layout = tmp_path / "photos"
-    not_a_layout.mkdir()
-    (not_a_layout / "holiday.png").write_bytes(b"")
-    folder = tmp_path / "run"
-    for _ in range(2):
-        failed = lesson("run_all.py", "--config", "tiny", "--out", folder, "--data", not_a_layout, check=False)
-        assert failed.returncode != 0 and "already holds a run" not in failed.stderr
-        assert not folder.exists()
-    folder.mkdir()
-    (folder / "notes.txt").write_text("mine")
-    failed = lesson("run_all.py", "--config", "tiny", "--out", folder, "--data", not_a_layout, check=False)
-    assert failed.returncode != 0 and os.listdir(folder) == ["notes.txt"]
-
-
-EXPERIMENT = ["--lr", "0.003", "--epochs", "1", "--batch-size", "4", "--filters", "4", "8", "16", "32",
-              "--normalization", "every", "--upsampling", "bilinear", "--initializer", "he_uniform"]
-
-
-def test_experiment_flags_reach_every_lesson_and_are_recorded(tmp_path):
-    folder = tmp_path / "flags"
-    result = lesson("run_all.py", "--config", "tiny", "--out", folder, *EXPERIMENT)
-    assert "Epoch 1/1" in result.stdout and "Experiment flags: --lr 0.003" in result.stdout
-    config = json.loads((folder / "config.json").read_text())
-    assert (config["learning_rate"], config["epochs"], config["batch_size"]) == (0.003, 1, 4)
-    assert config["filters"] == [4, 8, 16, 32] and config["normalization"] == "every"
-    assert config["upsampling"] == "bilinear" and config["initializer"] == "he_uniform"
-    metrics = json.loads((folder / "metrics.json").read_text())
-    assert metrics["experiment"] == {"lr": 0.003, "epochs": 1, "batch_size": 4, "preset": "article",
-                                     "filters": [4, 8, 16, 32], "normalization": "every",
-                                     "upsampling": "bilinear", "initializer": "he_uniform", "organ": ["pancreas"]}
-    with numpy.load(folder / "best.npz") as weights:          # four levels: the network the flags asked for
-        levels = {name.split("_")[0] for name in weights.files if name.startswith("down")}
-    assert levels == {"down1", "down2", "down3", "down4"}
-
-    # a later lesson reads the flags from config.json, and refuses a network flag that differs
-    alone = lesson("lesson4_build_unet.py", "--out", folder)
-    assert "up1_upsampling" in alone.stdout or "UpSampling2D" in alone.stdout
-    refused = lesson("lesson4_build_unet.py", "--out", folder, "--normalization", "none", check=False)
-    assert refused.returncode and "--normalization every" in refused.stderr and "Traceback" not in refused.stderr
-    # lesson 5 may train again with other training flags; the run's config.json stays
-    lesson("lesson5_train.py", "--out", folder, "--overwrite", "--lr", "0.01", "--epochs", "2")
-    training = json.loads((folder / "training.json").read_text())
-    assert (training["learning_rate"], training["epochs"], training["batch_size"]) == (0.01, 2, 4)
-    assert json.loads((folder / "config.json").read_text()) == config
-
-
-def test_flags_that_make_no_network_are_refused_before_a_folder_is_made(tmp_path):
-    for flags, message in ((["--filters", "8", "16", "32", "64", "128", "256"], "divisible by 64"),
-                           (["--initializer", "he_wrong"], "glorot_uniform"),
-                           (["--organ", "liver", "liver"], "names an organ twice"),
-                           (["--lr", "0"], "must be positive")):
-        folder = tmp_path / "refused"
-        result = lesson("run_all.py", "--config", "tiny", "--out", folder, *flags, check=False)
-        assert result.returncode and message in result.stderr, (flags, result.stderr)
-        assert "Traceback" not in result.stderr and not folder.exists()
 
 
 def test_three_organs_train_a_three_class_model_end_to_end(tmp_path):
