@@ -196,7 +196,7 @@ def test_a_failed_capture_leaves_the_optimizer_counts_as_they_were(monkeypatch, 
     assert (optimizer.iterations, optimizer.state["step"]) == counts
 
 
-def test_fit_refuses_a_cuda_graph_without_the_gpu_backend():
+def test_fit_refuses_a_cuda_graph_without_the_gpu_backend_or_with_another_optimizer(monkeypatch):
     model = UNet("article", input_shape=(32, 32, 1), seed=0)
     x, y = make_batch(2, 32)
     with backend.use("cpu"):
@@ -204,6 +204,13 @@ def test_fit_refuses_a_cuda_graph_without_the_gpu_backend():
             model.fit(x, y, epochs=1, verbose=0, cuda_graph=True)
     with pytest.raises(ValueError, match="cuda_graph must be True or False, not 1"):
         model.fit(x, y, epochs=1, verbose=0, cuda_graph=1)
+
+    class Custom(SGD):
+        pass
+
+    monkeypatch.setattr(backend, "device", "gpu")         # refused before the first step
+    with pytest.raises(TypeError, match="takes Adam or SGD.*not Custom"):
+        model.fit(x, y, epochs=1, verbose=0, optimizer=Custom(1e-3), cuda_graph=True)
 
 
 @pytest.mark.gpu

@@ -14,7 +14,7 @@ import tracemalloc
 import numpy
 
 from .. import backend
-from ..models.step import train_step  # noqa: F401  (the bench's step is fit's)
+from ..models.step import train_step
 from .timing import Timer
 
 LEARNING_RATE = 1e-4

@@ -25,8 +25,9 @@ How:
 The loss comes back as a copy, since every replay rewrites the graph's own.  x and y must
 keep the capture's shapes and dtypes; an eager step of another shape may run between two
 replays (fit's last, smaller batch): the graph keeps its own arrays, and the weights and
-Adam's moments, which both update in place, are the same arrays for both.  Adam must run as its one-kernel twin (every param of
-one dtype): its per-tensor form would replay the first step's bias correction for ever.
+Adam's moments, which both update in place, are the same arrays for both.  Adam must run as
+its one-kernel twin (every param of one dtype): its per-tensor form would replay the first
+step's bias correction for ever.
 """
 
 import contextlib

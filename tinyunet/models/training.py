@@ -273,6 +273,7 @@ def fit(model, x, y, validation_data=None, epochs=15, batch_size=16, optimizer=N
         ValueError: before the first step, for an empty training or validation set, a
             checkpoint that cannot be written, a resume state of another run (named), or
             cuda_graph=True without the GPU backend.
+        TypeError: cuda_graph=True with an optimizer other than Adam or SGD.
         TrainingDiverged: the loss became NaN or inf (the message names epoch and step;
             the best checkpoint so far is left intact), or every prediction saturated
             with a loss that no longer moves.
