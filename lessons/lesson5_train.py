@@ -14,10 +14,11 @@ trained again unless ``--overwrite`` (start afresh, replacing it) or ``--resume`
 (continue from the state fit keeps beside best.npz, best.resume.npz, up to the
 run's or ``--epochs``' epoch count).  ``--lr``, ``--epochs`` and ``--batch-size``
 choose this training's settings (training.json records them); the network's flags
-are the run folder's (config.json).
+are the run folder's (config.json).  ``--cuda-graph`` (GPU only) runs each step as one
+CUDA graph: the same training in fewer launches (``fit(..., cuda_graph=True)``).
 
     python lessons/lesson5_train.py [--config ...] [--out DIR] [--epochs N] [--lr X] [--batch-size N]
-                                    [--resume | --overwrite]
+                                    [--resume | --overwrite] [--cuda-graph]
 """
 
 import time
@@ -30,8 +31,13 @@ parser = lessons.argument_parser("Lesson 5: train the U-Net")
 again = parser.add_mutually_exclusive_group()
 again.add_argument("--resume", action="store_true", help="continue an interrupted training in this run folder")
 again.add_argument("--overwrite", action="store_true", help="train afresh, replacing a finished training")
+parser.add_argument("--cuda-graph", action="store_true",
+                    help="on the GPU: each training step as one CUDA graph (the same training, fewer launches)")
 run = lessons.start(__file__, 5, "Train the U-Net", "Cells 4-5 and Figure 3", parser=parser, trains=True)
 config = run.config
+if run.args.cuda_graph and backend.device != "gpu":
+    raise SystemExit(f"--cuda-graph needs the GPU (TINYUNET_DEVICE=gpu and CuPy); this run trains on "
+                     f"{backend.device_name()}")
 if run.exists("best.npz") and run.exists("history.json") and not (run.args.resume or run.args.overwrite):
     raise SystemExit(f"{run.folder} already holds a finished training (best.npz, history.json): pass --resume "
                      "to continue it, --overwrite to replace it, or choose another --out")
@@ -57,7 +63,8 @@ optimizer = Adam(learning_rate=config.learning_rate)
 started = time.perf_counter()
 history = model.fit(train.images, train.masks, validation_data=(validation.images, validation.masks),
                     epochs=config.epochs, batch_size=config.batch_size, optimizer=optimizer, seed=config.seed,
-                    checkpoint=run.output("best.npz"), verbose=2, resume=run.args.resume)
+                    checkpoint=run.output("best.npz"), verbose=2, resume=run.args.resume,
+                    cuda_graph=run.args.cuda_graph)
 seconds = time.perf_counter() - started
 
 history.save_json(run.output("history.json"))
@@ -66,7 +73,8 @@ val_loss = history.history["val_loss"]
 best = min(range(len(val_loss)), key=val_loss.__getitem__)
 run.write_json("training.json", {"seconds": round(seconds, 1), "epochs": len(val_loss), "best_epoch": best + 1,
                                  "best_val_loss": val_loss[best], "learning_rate": config.learning_rate,
-                                 "batch_size": config.batch_size, "device": backend.device_name()})
+                                 "batch_size": config.batch_size, "device": backend.device_name(),
+                                 "cuda_graph": run.args.cuda_graph})
 plots.figure3_loss(history.history, title=f"Figure 3. Dice loss per epoch ({config.name} config)",
                    path=run.output("figure3_loss.png"))
 print(f"\nTrained in {seconds:.0f} s; best epoch {best + 1} (val_loss {val_loss[best]:.4f}) -> {run.path('best.npz')}")

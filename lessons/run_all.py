@@ -3,13 +3,14 @@
     python lessons/run_all.py --config tiny|cpu|gpu|auto --out DIR [--data DIR] [--overwrite | --resume]
                               [--lr X] [--epochs N] [--batch-size N] [--preset NAME] [--filters N ...]
                               [--normalization none|every|preset] [--upsampling transpose|nearest|bilinear]
-                              [--initializer NAME] [--organ NAME ...] [--probabilities]
+                              [--initializer NAME] [--organ NAME ...] [--probabilities] [--cuda-graph]
 
 ``auto`` (the default) is the article's configuration when a GPU answers and the
 laptop configuration otherwise.  The run folder (default ``runs/<config>/``) ends
 with the article's four figures and lesson 7's five (on the best weights),
 history.json / history.csv, best.npz, metrics.json and run.log; ``--probabilities``
-goes to lesson 6 (Figure 4's probability column).  An existing run is never destroyed:
+goes to lesson 6 (Figure 4's probability column), ``--cuda-graph`` to lesson 5 (on the
+GPU, each training step as one CUDA graph).  An existing run is never destroyed:
 without ``--out`` the first of ``runs/<config>/``, ``runs/<config>-2/``, ``-3``, ... that does
 not exist yet is made (a claim two runs started at once cannot both win); with ``--out`` naming a folder
 that holds a run, it stops unless ``--overwrite`` is given, which removes only the
@@ -30,7 +31,7 @@ import subprocess
 import sys
 import time
 
-from tinyunet import lessons
+from tinyunet import backend, lessons
 
 # each lesson with the files that show it finished (lesson 1 only prints, so it always runs)
 LESSONS = {"lesson1_setup.py": (), "lesson2_load_data.py": ("data.npz",),
@@ -87,6 +88,7 @@ def run_lessons(folder, config, args, here):
             command += ["--data", args.data]
         if script == "lesson5_train.py":
             command += training_flags(args) + (["--resume"] if args.resume else [])
+            command += ["--cuda-graph"] if args.cuda_graph else []
         if script == "lesson6_predict.py" and args.probabilities:
             command.append("--probabilities")
         try:
@@ -113,7 +115,12 @@ def main(argv=None):
                        help="replace the files the lessons wrote in the run folder (never other files)")
     again.add_argument("--resume", action="store_true",
                        help="continue an interrupted run in --out DIR: skip the lessons whose files are there")
+    parser.add_argument("--cuda-graph", action="store_true",
+                        help="on the GPU: lesson 5 runs each training step as one CUDA graph")
     args = parser.parse_args(argv)
+    if args.cuda_graph and backend.device != "gpu":        # before any folder is made
+        raise SystemExit(f"--cuda-graph needs the GPU (TINYUNET_DEVICE=gpu and CuPy); the lessons would train "
+                         f"on {backend.device_name()}")
     saved = lessons.saved_config(args.out) if args.out and os.path.isdir(args.out) else None
     config = lessons.resolve(args.config or (saved and saved["name"]) or "auto")
     folder = choose_folder(args, config)

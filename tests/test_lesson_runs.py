@@ -164,13 +164,18 @@ def test_experiment_flags_reach_every_lesson_and_are_recorded(tmp_path):
     training = json.loads((folder / "training.json").read_text())
     assert (training["learning_rate"], training["epochs"], training["batch_size"]) == (0.01, 2, 4)
     assert json.loads((folder / "config.json").read_text()) == config
+    # a CUDA graph without a GPU is refused before training, and the training stays
+    refused = lesson("lesson5_train.py", "--out", folder, "--overwrite", "--cuda-graph", check=False)
+    assert refused.returncode and "--cuda-graph needs the GPU" in refused.stderr, refused.stderr
+    assert json.loads((folder / "training.json").read_text()) == training
 
 
 def test_flags_that_make_no_network_are_refused_before_a_folder_is_made(tmp_path):
     for flags, message in ((["--filters", "8", "16", "32", "64", "128", "256"], "divisible by 64"),
                            (["--initializer", "he_wrong"], "glorot_uniform"),
                            (["--organ", "liver", "liver"], "names an organ twice"),
-                           (["--lr", "0"], "must be positive")):
+                           (["--lr", "0"], "must be positive"),
+                           (["--cuda-graph"], "--cuda-graph needs the GPU")):
         folder = tmp_path / "refused"
         result = lesson("run_all.py", "--config", "tiny", "--out", folder, *flags, check=False)
         assert result.returncode and message in result.stderr, (flags, result.stderr)

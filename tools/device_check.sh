@@ -119,7 +119,8 @@ step own-gemm 40 "$OUT/bench.log" python tools/time_gemm.py --batch 32
 RUN=/tmp/tinyunet_gpurun
 if [ "${LESSON:-1}" != 0 ] && { [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" lesson-gpu "* ]]; }; then
     rm -rf "$RUN"
-    step lesson-gpu 200 "$OUT/lesson.log" python lessons/run_all.py --config gpu --out "$RUN"
+    # LESSON_FLAGS=--cuda-graph trains it with the step as a CUDA graph
+    step lesson-gpu 200 "$OUT/lesson.log" python lessons/run_all.py --config gpu --out "$RUN" ${LESSON_FLAGS:-}
     tar czf "$OUT/gpurun.tgz" -C "$RUN" --exclude='*.npz' . "$OUT/lesson.log" 2>/dev/null
     rm -f "$OUT/lesson.log"
 fi
