@@ -42,5 +42,6 @@ def snapshot(root):
     for folder, _, files in os.walk(root):
         for f in files:
             p = os.path.join(folder, f)
-            out[p] = (hashlib.sha256(open(p, "rb").read()).hexdigest(), os.stat(p).st_mtime_ns)
+            with open(p, "rb") as file:
+                out[p] = (hashlib.sha256(file.read()).hexdigest(), os.stat(p).st_mtime_ns)
     return out

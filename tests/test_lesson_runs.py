@@ -180,3 +180,16 @@ def test_flags_that_make_no_network_are_refused_before_a_folder_is_made(tmp_path
         result = lesson("run_all.py", "--config", "tiny", "--out", folder, *flags, check=False)
         assert result.returncode and message in result.stderr, (flags, result.stderr)
         assert "Traceback" not in result.stderr and not folder.exists()
+
+
+def test_a_damaged_data_npz_is_named_not_a_traceback(tmp_path):
+    run = tmp_path / "run"
+    lesson("lesson2_load_data.py", "--config", "tiny", "--out", run)
+    data = (run / "data.npz").read_bytes()
+    (run / "data.npz").write_bytes(data[: len(data) // 2])          # cut short after lesson 2 wrote it
+    refused = lesson("lesson5_train.py", "--out", run, "--epochs", "1", check=False)
+    assert refused.returncode != 0 and "Traceback" not in refused.stderr
+    assert f"{run / 'data.npz'}: not a readable data.npz" in refused.stderr
+    assert "lesson2_load_data.py" in refused.stderr and not (run / "best.npz").exists()
+    lesson("lesson2_load_data.py", "--out", run)                     # what the message advises
+    assert (run / "data.npz").read_bytes() == data

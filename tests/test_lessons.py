@@ -61,7 +61,8 @@ def test_every_lesson_names_its_article_section(tiny_run):
     assert "Epoch 2/2" in log and "Test Dice" in log
     for script in sorted(os.listdir(LESSONS)):
         if script.startswith("lesson"):
-            source = open(os.path.join(LESSONS, script)).read()
+            with open(os.path.join(LESSONS, script)) as file:
+                source = file.read()
             assert "Cell" in source.split('"""')[1]          # the docstring names the notebook cell
 
 
@@ -226,7 +227,8 @@ def test_three_organs_train_a_three_class_model_end_to_end(tmp_path):
         assert data["test_masks"].shape[-1] == 4
     with numpy.load(folder / "best.npz") as weights:
         assert weights["output/kernel"].shape[-1] == 4
-    assert Image.open(folder / "figure4_predictions.png").format == "PNG"
+    with Image.open(folder / "figure4_predictions.png") as figure:
+        assert figure.format == "PNG"
 
 
 def test_lesson7_shows_the_inside_and_adds_to_metrics(tiny_run):
@@ -263,6 +265,8 @@ def test_lesson7_runs_alone_on_a_weights_file_in_a_fresh_process(tiny_run, tmp_p
     refused = lesson("lesson7_inside.py", "--out", alone, "--weights", tmp_path / "not_weights.npz", check=False)
     assert refused.returncode and "not_weights.npz" in refused.stderr and "Traceback" not in refused.stderr
     # lesson 6's --probabilities: Figure 4 gains its third column
-    narrow = Image.open(folder / "figure4_predictions.png").size
+    with Image.open(folder / "figure4_predictions.png") as figure:
+        narrow = figure.size
     lesson("lesson6_predict.py", "--out", alone, "--probabilities")
-    assert Image.open(alone / "figure4_predictions.png").size[0] > narrow[0]
+    with Image.open(alone / "figure4_predictions.png") as figure:
+        assert figure.size[0] > narrow[0]

@@ -90,7 +90,8 @@ def test_figure1_shows_the_three_cases_with_their_dice(tmp_path):
     array = pixels(image)
     assert components(where_colour(array, plots.TRUTH)) >= 3      # an outline per case (+ legend)
     assert where_colour(array, plots.PREDICTION).any()
-    assert Image.open(tmp_path / "f1.png").size == image.size
+    with Image.open(tmp_path / "f1.png") as saved:
+        assert saved.size == image.size
 
 
 # ----------------------------------------------------------------------------- Figure 2
@@ -260,6 +261,7 @@ def test_save_is_atomic_and_touches_nothing_else(tmp_path):
     plots.figure3_loss({"loss": [0.5, 0.4]}, path=target)
     assert sorted(os.listdir(tmp_path)) == ["figure3_loss.png", "notes.txt"]
     assert (tmp_path / "notes.txt").read_text() == "keep me"
-    assert Image.open(target).size == (900, 560)
+    with Image.open(target) as saved:
+        assert saved.size == (900, 560)
     plots.save(Image.new("RGB", (4, 4)), tmp_path / "new" / "figure.png")
     assert os.listdir(tmp_path / "new") == ["figure.png"]

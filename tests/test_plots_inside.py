@@ -120,7 +120,8 @@ def test_figure8_is_conv2d_transpose_drawn_step_by_step(tmp_path):
     grid, pads = plots.transposed_conv_example(numpy.arange(1, 17.0).reshape(4, 4), kernel)
     assert pads == ((2, 1), (2, 1)) and numpy.array_equal(grid["flipped kernel"], kernel[::-1, ::-1])
     assert numpy.array_equal(grid["nearest"], numpy.arange(1, 17.0).reshape(4, 4).repeat(2, 0).repeat(2, 1))
-    assert Image.open(tmp_path / "f8.png").size == figure.size
+    with Image.open(tmp_path / "f8.png") as saved:
+        assert saved.size == figure.size
 
 
 def test_figure9_paints_the_error_colours_exactly_on_the_error_pixels(slices, tmp_path):

@@ -1,6 +1,8 @@
 """save_weights / load_weights: round trip, clear errors, nothing written on a mismatch, atomic saves."""
 
+import gc
 import os
+import warnings
 
 import numpy
 import pytest
@@ -86,9 +88,13 @@ def test_corrupted_files_are_clear_errors(tmp_path, content):
     path.write_bytes(content)
     model = UNet("article", input_shape=(32, 32, 1), seed=5)
     before = snapshot(model)
-    with pytest.raises(ValueError, match="broken.npz"):
-        model.load_weights(path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        with pytest.raises(ValueError, match="broken.npz"):
+            model.load_weights(path)
+        gc.collect()
     assert_unchanged(model, before)
+    assert not [w for w in caught if issubclass(w.category, ResourceWarning)], "the file was left open"
 
 
 def test_truncated_real_file_is_refused(tmp_path):

@@ -7,6 +7,8 @@ the K ``class_names`` as strings, and ``source`` says where the data came from (
 "folders:<dir>").
 """
 
+import zipfile
+
 import numpy
 
 from ..data.intensity import from_levels, to_levels
@@ -32,21 +34,30 @@ def save_data(run, splits, source):
 
 
 def load_data(run):
-    """(splits, source) from ``data.npz``, running lesson 2 first when it is missing."""
-    run.require(FILE, "lesson2_load_data.py")
-    with numpy.load(run.path(FILE), allow_pickle=False) as data:
-        # a data.npz of one class from before class names were kept: Split's default names it
-        class_names = tuple(str(c) for c in data["class_names"]) if "class_names" in data.files else None
-        parts = {}
-        for name in SPLIT_NAMES:
-            images = data[f"{name}_images"]
-            if images.dtype == numpy.uint8:
-                images = from_levels(images)
-            subjects = [str(s) for s in data[f"{name}_subjects"]] or None
-            parts[name] = Split(images, data[f"{name}_masks"].astype(numpy.float32),
-                                [str(n) for n in data[f"{name}_names"]], subjects, class_names)
-        source = str(data["source"])
+    """(splits, source) from ``data.npz``, running lesson 2 first when it is missing; a
+    SystemExit that names the file when it cannot be read."""
+    path = run.require(FILE, "lesson2_load_data.py")
+    try:       # our own file object: numpy.load leaves the file it opened open when the zip is bad
+        with open(path, "rb") as file, numpy.load(file, allow_pickle=False) as data:
+            parts, source = _read_splits(data)
+    except (OSError, ValueError, EOFError, KeyError, zipfile.BadZipFile) as error:
+        raise SystemExit(f"{path}: not a readable data.npz of lesson 2 ({type(error).__name__}: {error}); "
+                         f"running lesson2_load_data.py --out {run.folder} again rebuilds it") from None
     if run.args.data and source != f"folders:{run.args.data}":
         raise SystemExit(f"{run.path(FILE)} holds data from {source}, not {run.args.data}: "
                          "use another --out for other data")
     return Splits(**parts), source
+
+
+def _read_splits(data):
+    # a data.npz of one class from before class names were kept: Split's default names it
+    class_names = tuple(str(c) for c in data["class_names"]) if "class_names" in data.files else None
+    parts = {}
+    for name in SPLIT_NAMES:
+        images = data[f"{name}_images"]
+        if images.dtype == numpy.uint8:
+            images = from_levels(images)
+        subjects = [str(s) for s in data[f"{name}_subjects"]] or None
+        parts[name] = Split(images, data[f"{name}_masks"].astype(numpy.float32),
+                            [str(n) for n in data[f"{name}_names"]], subjects, class_names)
+    return parts, str(data["source"])

@@ -57,8 +57,8 @@ def read_arrays(path, expected_format):
         raise ValueError(f"{path}: is a .npy file (one array), not an .npz written by save_weights")
     if not magic.startswith(b"PK"):
         raise ValueError(f"{path}: not an .npz file (an .npz is a zip archive; this one does not start like one)")
-    try:
-        with numpy.load(path, allow_pickle=False) as data:
+    try:       # our own file object: numpy.load leaves the file it opened open when the zip is bad
+        with open(path, "rb") as file, numpy.load(file, allow_pickle=False) as data:
             arrays = {name: data[name] for name in data.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, KeyError) as error:
         raise ValueError(f"{path}: not a readable .npz file ({type(error).__name__}: {error})") from None
