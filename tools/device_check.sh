@@ -183,7 +183,8 @@ for r in graphed:
         continue
     print(f"batch {r['batch']:>4} as a CUDA graph: {r['tinyunet_graph_step_ms']:.2f} ms (eager ours "
           f"{r['tinyunet_step_ms']:.2f}, torch {r.get('torch_step_ms', float('nan')):.2f}; capture "
-          f"{r['tinyunet_graph_first_step_ms']:.0f} ms), ratio graph / torch {r.get('ratio_graph')}, "
+          f"{r['tinyunet_graph_first_step_ms']:.0f} ms; graph pool "
+          f"{(r.get('tinyunet_graph_pool_bytes') or 0) / 2**20:.0f} MiB), ratio graph / torch {r.get('ratio_graph')}, "
           f"check {'ok' if r.get('tinyunet_graph_check_ok') else 'FAILED'}: {r.get('tinyunet_graph_check')}")
 try:     # the own matmul against cuBLAS (tools/time_gemm.py): what a graph-capturable step would pay
     section = open(os.path.join(out, "bench.log")).read().split("===== own-gemm", 1)[1].splitlines()[1:]

@@ -53,8 +53,11 @@ def format_row(row):
                            if row.get(key) is not None)
         if not row.get("tinyunet_graph_check_ok"):
             ratios = "refused: the graph check failed"
+        pool = row.get("tinyunet_graph_pool_bytes")
         lines.append(f"  tinyunet CUDA graph step {row['tinyunet_graph_step_ms']:.2f} ms (capture and first "
-                     f"replay {row['tinyunet_graph_first_step_ms']:.1f} ms)" + (f", ratio {ratios}" if ratios else ""))
+                     f"replay {row['tinyunet_graph_first_step_ms']:.1f} ms"
+                     + (f", the graph's pool {pool / 2**20:.0f} MiB" if pool else "") + ")"
+                     + (f", ratio {ratios}" if ratios else ""))
     elif "tinyunet_graph_error" in row:
         lines.append(f"  CUDA graph step failed: {row['tinyunet_graph_error']}")
     if "layers" in row:

@@ -7,8 +7,8 @@ allocated memory);
 ``predict`` throughput; and, with the PyTorch twin, the same figures for it and the ratio
 of the medians, which is None unless the twin check passed.  With ``torch_compile`` the row
 has a third column, ``torch_compile_*``, and ``ratio_compile``; with ``cuda_graph`` a column
-``tinyunet_graph_*`` (the step as a CUDA graph, models/graph_step.py) and ``ratio_graph`` and
-``ratio_graph_compile`` against the twins.
+``tinyunet_graph_*`` (the step as a CUDA graph, models/graph_step.py; ``_pool_bytes``: what
+the graph's own pool holds) and ``ratio_graph`` and ``ratio_graph_compile`` against the twins.
 """
 
 import statistics
@@ -169,6 +169,7 @@ def _graph_step(row, preset, size, x, y, timer, log):
         log(f"  CUDA graph step failed, no graph column: {row['tinyunet_graph_error']}")
         return None
     row["tinyunet_graph_first_step_ms"] = round(elapsed, 3)
+    row["tinyunet_graph_pool_bytes"] = int(step.pool.total_bytes())      # the graph's own arrays
     eager_model = UNet(preset, input_shape=(size, size, 1), seed=0)
     eager_loss, eager_optimizer = DiceLoss(), Adam(LEARNING_RATE)
     previous = kernels.set_own_gemm(True)

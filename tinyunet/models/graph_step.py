@@ -17,7 +17,10 @@ How:
   cuBLAS calls while capturing;
 - the next call captures one step on a stream of its own, reading fixed copies of x and y,
   every array it allocates taken from a memory pool of its own that nothing else uses, so
-  that the addresses the graph was recorded with stay the graph's; then it replays it;
+  that the addresses the graph was recorded with stay the graph's; then it replays it.
+  Before the capture, the blocks the warm-up steps left cached in CuPy's default pool (free,
+  but still held on the device) are given back, so that the graph's pool can use that memory
+  instead of doubling the step's footprint;
 - each later call copies x and y into the graph's inputs, counts the step on the host
   (``optimizer.count``), uploads Adam's table with that step's bias corrections (the one
   value of a step that changes from step to step: kernels/optimizers.py) and replays.
@@ -96,6 +99,7 @@ class GraphStep:
         self.x, self.y = cupy.empty_like(x), cupy.empty_like(y)
         self.stream = cupy.cuda.Stream(non_blocking=True)
         self.pool = cupy.cuda.MemoryPool()      # the graph's arrays: kept, never handed out again
+        cupy.get_default_memory_pool().free_all_blocks()     # the warm-up steps' cached blocks
         self.stream.wait_event(cupy.cuda.get_current_stream().record())
         optimizer_kernels.take_captured_tables()      # none left over from a failed capture
         with self._own_gemm(), cupy.cuda.using_allocator(self.pool.malloc), self.stream:
