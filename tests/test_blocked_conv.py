@@ -20,7 +20,18 @@ from helpers import normal_array
 SHAPES = [  # (batch, H, W, C, F, kernel, stride, padding)
     (3, 17, 13, 5, 7, 3, 1, "same"), (2, 16, 16, 4, 3, 2, 2, "valid"), (1, 9, 11, 3, 2, 5, 1, "same"),
     (5, 8, 8, 4, 4, 1, 1, "valid"), (2, 33, 31, 2, 3, 4, 3, "valid"), (4, 12, 12, 6, 5, 3, 2, "same"),
+    # window rows under TAP_MAJOR_BELOW_BYTES: the blocks built tap by tap (one or two channels)
+    (2, 19, 15, 1, 4, 5, 1, "same"), (3, 14, 14, 1, 3, 3, 2, "valid"), (2, 10, 9, 2, 3, 3, 1, "same"),
 ]
+
+
+def test_the_shapes_build_blocks_in_both_layouts():
+    layouts = set()
+    for shape in SHAPES:
+        x, kernel, _, strides, pads, out_size = _case(shape)
+        windows, _, pointwise = blocked_conv._blocks_of(x, kernel.shape, strides, pads, out_size)
+        layouts.add(blocked_conv._Columns(windows, kernel.shape, pointwise).tap_major)
+    assert layouts == {False, True}
 
 
 def _case(shape, seed=0):
@@ -57,8 +68,9 @@ def test_blocked_transpose_is_conv2d_transpose_xp(shape, small_blocks):
                                   reference, rtol=1e-12, atol=1e-12)
 
 
-def test_float32_blocks_give_float32_and_the_same_values_each_time(small_blocks):
-    x, kernel, dy, strides, pads, out_size = _case(SHAPES[0])
+@pytest.mark.parametrize("shape", [SHAPES[0], SHAPES[6]])      # pixel by pixel, tap by tap
+def test_float32_blocks_give_float32_and_the_same_values_each_time(shape, small_blocks):
+    x, kernel, dy, strides, pads, out_size = _case(shape)
     x, kernel, dy = x.astype(numpy.float32), kernel.astype(numpy.float32), dy.astype(numpy.float32)
     first = blocked_conv.conv2d_kernel_grad_blocked(x, dy, kernel.shape, strides, pads)
     again = blocked_conv.conv2d_kernel_grad_blocked(x, dy, kernel.shape, strides, pads)

@@ -1,14 +1,15 @@
 """Time the training step of two versions of tinyunet in one process, step by step in turn.
 
-    python tools/ab_step.py OTHER_CHECKOUT [--steps 30] [--batch 4] [--size 256]
+    python tools/ab_step.py OTHER_CHECKOUT [--steps 30] [--batch 4] [--size 256] [--predict]
 
 For a change too small for separate bench runs on a shared machine (their spread is 10 % and
 more): this checkout's tinyunet and OTHER_CHECKOUT's (e.g. ``git worktree add /tmp/base
 HEAD~1``), imported side by side as two packages, each train one article U-Net on the same
 batch, a step of one and then a step of the other, so that drifting clocks and neighbours hit
 both alike.  Prints each version's median step (ms; also over the steps with at most 10 ms
-of CPU steal, read from /proc/stat where there is one) and the ratio this / other.  NumPy
-only: it sets TINYUNET_DEVICE=cpu.
+of CPU steal, read from /proc/stat where there is one) and the ratio this / other.
+``--predict`` times ``model.predict`` of the batch instead of a training step.  NumPy only:
+it sets TINYUNET_DEVICE=cpu.
 """
 
 import argparse
@@ -46,6 +47,7 @@ def main(argv=None):
     parser.add_argument("--steps", type=int, default=30)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--predict", action="store_true", help="time model.predict instead of a training step")
     args = parser.parse_args(argv)
     other = pathlib.Path(args.other) / "tinyunet"
     if not (other / "__init__.py").is_file():
@@ -60,7 +62,10 @@ def main(argv=None):
         for label, m in versions.items():
             x, y = m["bench"].make_batch(args.batch, args.size)
             model = m["models"].UNet("article", input_shape=(args.size, args.size, 1), seed=0)
-            runs[label] = (m["bench"].train_step, model, m["losses"].DiceLoss(), m["optimizers"].Adam(1e-4), x, y, [])
+            step = m["bench"].train_step
+            if args.predict:
+                step = lambda model, loss, optimizer, x, y: model.predict(x, batch_size=args.batch)   # noqa: E731
+            runs[label] = (step, model, m["losses"].DiceLoss(), m["optimizers"].Adam(1e-4), x, y, [])
         for _ in range(3):                                  # warm-up
             for step, model, loss, optimizer, x, y, _times in runs.values():
                 step(model, loss, optimizer, x, y)
