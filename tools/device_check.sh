@@ -22,7 +22,7 @@
 #   f. direct convolution vs im2col + GEMM per layer shape;
 #      tinyunet's own (graph-capturable) matmul vs cuBLAS           -> $OUT/bench.log
 #   g. the article's lesson (run_all --config gpu)                  -> $OUT/gpurun.tgz
-#   h. a short summary table, printed last                         -> $OUT/summary.txt
+#   h. a short summary table, printed last (tools/device_summary.py) -> $OUT/summary.txt
 set -u
 OUT=${OUT:-/tmp/tinyunet_device_check}
 mkdir -p "$OUT"
@@ -126,86 +126,5 @@ if [ "${LESSON:-1}" != 0 ] && { [ -z "${ONLY:-}" ] || [[ " $ONLY " == *" lesson-
 fi
 
 # h. the summary, last, because only the end of the output comes back
-python - "$OUT" "$RUN" > "$OUT/summary.txt" 2>&1 <<'PY'
-import json, os, sys
-out, run = sys.argv[1], sys.argv[2]
-print("=" * 78)
-print(open(os.path.join(out, "steps.txt")).read().rstrip())
-tests_log = os.path.join(out, "tests.log")
-for line in open(tests_log) if os.path.exists(tests_log) else []:
-    result = any(word in line for word in (" passed", " failed", " error", " skipped"))
-    if result and line.strip().endswith("s") and " in " in line and not line.startswith("sharded_tests"):
-        print("tests:", line.strip())
-        if " skipped" in line and " passed" not in line and " failed" not in line:
-            print("   NO TEST RAN: every test of this run was skipped (no CUDA device answered?)")
-    if line.startswith("FAILED") or line.startswith("ERROR"):
-        print("  ", line.strip()[:150])
-def load(name):
-    try:
-        return json.load(open(os.path.join(out, name)))
-    except Exception as error:
-        print(f"{name}: not read ({type(error).__name__})")
-        return []
-rows = load("bench.json")
-plain = {r["batch"]: r for r in load("bench_plain.json")}
-tiled = {r["batch"]: r for r in (load("bench_tiled.json") if os.path.exists(os.path.join(out, "bench_tiled.json")) else [])}
-compiled = load("bench_compile.json") if os.path.exists(os.path.join(out, "bench_compile.json")) else []
-graphed = load("bench_graph.json") if os.path.exists(os.path.join(out, "bench_graph.json")) else []
-print(f"{'batch':>5} {'ours ms':>8} {'first':>7} {'torch ms':>8} {'ratio':>6} {'plain ms':>8} "
-      f"{'our MiB':>8} {'torch MiB':>9} {'in use':>7} {'torch':>7} {'our img/s':>9} {'torch img/s':>11}")
-print("      (MiB: our pool vs torch's reserved, then in use vs torch's allocated)")
-for r in rows:
-    fmt = lambda v, spec: format(v, spec) if isinstance(v, (int, float)) else "-"
-    mib = lambda v: v / 2**20 if isinstance(v, (int, float)) else None
-    print(f"{r['batch']:>5} {fmt(r.get('tinyunet_step_ms'), '8.2f')} {fmt(r.get('tinyunet_first_step_ms'), '7.0f')} "
-          f"{fmt(r.get('torch_step_ms'), '8.2f')} {fmt(r.get('ratio'), '6.2f')} "
-          f"{fmt(plain.get(r['batch'], {}).get('tinyunet_step_ms'), '8.2f')} "
-          f"{fmt(mib(r.get('tinyunet_peak_bytes')), '8.0f')} {fmt(mib(r.get('torch_reserved_peak_bytes')), '9.0f')} "
-          f"{fmt(mib(r.get('tinyunet_live_peak_bytes')), '7.0f')} {fmt(mib(r.get('torch_peak_bytes')), '7.0f')} "
-          f"{fmt(r.get('tinyunet_predict_images_per_s'), '9.0f')} {fmt(r.get('torch_predict_images_per_s'), '11.0f')}")
-    if not r.get("twin_check_ok", True):
-        print("   twin check FAILED:", r.get("twin_check"))
-for batch, r in tiled.items():
-    print(f"batch {batch}: with TINYUNET_TILED_CONV=1 {r['tinyunet_step_ms']:.2f} ms, pool "
-          f"{r['tinyunet_peak_bytes'] / 2**20:.0f} MiB, in use {(r.get('tinyunet_live_peak_bytes') or 0) / 2**20:.0f} MiB")
-for r in compiled:
-    if "torch_compile_step_ms" not in r:
-        print(f"batch {r['batch']}: torch.compile gave no column: {r.get('torch_compile_error')}")
-        continue
-    ratio = r.get("ratio_compile")
-    print(f"batch {r['batch']:>4} vs torch.compile: ours {r['tinyunet_step_ms']:.2f} ms, eager {r['torch_step_ms']:.2f}, "
-          f"compiled {r['torch_compile_step_ms']:.2f} (compile {r['torch_compile_first_step_ms'] / 1e3:.0f} s, "
-          f"{(r.get('torch_compile_peak_bytes') or 0) / 2**20:.0f} MiB), ratio "
-          f"{format(ratio, '.2f') if ratio is not None else 'refused: ' + str(r.get('torch_compile_check'))}")
-for r in graphed:
-    if "tinyunet_graph_step_ms" not in r:
-        print(f"batch {r['batch']}: no CUDA graph column: {r.get('tinyunet_graph_error')}")
-        continue
-    print(f"batch {r['batch']:>4} as a CUDA graph: {r['tinyunet_graph_step_ms']:.2f} ms (eager ours "
-          f"{r['tinyunet_step_ms']:.2f}, torch {r.get('torch_step_ms', float('nan')):.2f}; capture "
-          f"{r['tinyunet_graph_first_step_ms']:.0f} ms; graph pool "
-          f"{(r.get('tinyunet_graph_pool_bytes') or 0) / 2**20:.0f} MiB), ratio graph / torch {r.get('ratio_graph')}, "
-          f"check {'ok' if r.get('tinyunet_graph_check_ok') else 'FAILED'}: {r.get('tinyunet_graph_check')}")
-try:     # the own matmul against cuBLAS (tools/time_gemm.py): what a graph-capturable step would pay
-    section = open(os.path.join(out, "bench.log")).read().split("===== own-gemm", 1)[1].splitlines()[1:]
-    print("own matmul vs cuBLAS, batch 32:")
-    for line in section:
-        if line.startswith("====="):
-            break
-        print("  " + line)
-except (OSError, IndexError):
-    print("own matmul vs cuBLAS: not run")
-try:
-    metrics = json.load(open(os.path.join(run, "metrics.json")))
-    print(f"gpu lesson: test Dice global {metrics['test_dice_global']:.3f}, per image "
-          f"{metrics['test_dice_per_image']:.3f}, baseline {metrics.get('threshold_baseline_dice', float('nan')):.3f}, "
-          f"{metrics.get('run_all_seconds', float('nan')):.0f} s in all, training {metrics['training']['seconds']:.0f} s")
-except Exception as error:
-    print("gpu lesson: no metrics", type(error).__name__, error)
-if rows and "layers" in rows[-1]:
-    r = rows[-1]
-    slow = sorted(r["layers"].items(), key=lambda kv: -sum(kv[1].values()))[:6]
-    print(f"slowest layers at batch {r['batch']} (fwd/bwd ms):",
-          ", ".join(f"{k} {'/'.join(f'{v:.1f}' for v in t.values())}" for k, t in slow))
-PY
+python tools/device_summary.py "$OUT" "$RUN" > "$OUT/summary.txt" 2>&1
 cat "$OUT/summary.txt"

@@ -7,7 +7,7 @@
 # the layers down, its CUDA kernels built by g++ and run on the CPU, against the NumPy
 # path.  It says nothing about speed.  The first run builds every kernel with g++ (about
 # 15 minutes on 2 cores); the built kernels are kept (TINYUNET_EMULATED_GPU_CACHE, default
-# /tmp/tinyunet_emulated_gpu), and a later run takes about 5 minutes (651 tests).  The tests of what the
+# /tmp/tinyunet_emulated_gpu), and a later run takes about 5-6 minutes (653 tests).  The tests of what the
 # stand-in does not emulate are deselected, each for the reason given.
 set -u
 cd "$(dirname "$0")/.."
