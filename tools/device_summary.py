@@ -138,13 +138,13 @@ def lesson(run):
 def main(argv=None):
     out, run = (argv if argv is not None else sys.argv[1:])[:2]
     print("=" * 78)
-    sections = [lambda: steps_and_tests(out), lambda: bench_table(out), lambda: tiled(out),
-                lambda: compiled(out), lambda: graphed(out), lambda: own_gemm(out), lambda: lesson(run)]
-    names = ["steps and tests", "bench", "tiled", "torch.compile", "CUDA graph", "own matmul", "gpu lesson"]
+    sections = [("steps and tests", steps_and_tests, out), ("bench", bench_table, out), ("tiled", tiled, out),
+                ("torch.compile", compiled, out), ("CUDA graph", graphed, out), ("own matmul", own_gemm, out),
+                ("gpu lesson", lesson, run)]
     failed = 0
-    for name, section in zip(names, sections):
+    for name, section, folder in sections:
         try:
-            section()
+            section(folder)
         except Exception as error:       # one unreadable file must not hide the other sections
             failed += 1
             print(f"{name}: not summarised ({type(error).__name__}: {error})")
